@@ -1,0 +1,95 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import AsyncHTTPClient
+@_exported import DataverketAPI
+import HTTPTypes
+import OpenAPIAsyncHTTPClient
+import OpenAPIRuntime
+
+/// An RFC 9457 problem returned by the server, as a Swift error.
+public struct APIProblem: Error, Sendable, CustomStringConvertible, Decodable {
+    public struct Violation: Sendable, Decodable {
+        public var field: String
+        public var message: String
+    }
+
+    public var type: String
+    public var title: String
+    public var status: Int
+    public var detail: String?
+    public var instance: String?
+    public var correlationId: String?
+    public var errors: [Violation]?
+
+    /// The stable problem code: the last path segment of `type` (`not-found`, `precondition-failed`, …).
+    public var code: String { String(type.split(separator: "/").last ?? Substring(type)) }
+
+    public var description: String { detail ?? title }
+}
+
+/// The server could not be reached or answered something that is not the API.
+public struct TransportFailure: Error, Sendable, CustomStringConvertible {
+    public var serverURL: String
+    public var message: String
+    public var description: String { "cannot reach the Dataverket server at \(serverURL): \(message)" }
+}
+
+/// Builds SDK clients.
+public enum DataverketClient {
+    /// A client for the server at `serverURL`. Non-2xx problem+json answers are thrown as `APIProblem`.
+    public static func make(serverURL: URL, httpClient: HTTPClient = .shared, timeout: Duration = .seconds(30),
+                            headers: [String: String] = [:]) -> Client {
+        Client(
+            serverURL: serverURL,
+            configuration: Configuration(dateTranscoder: .iso8601WithFractionalSeconds),
+            transport: AsyncHTTPClientTransport(configuration: .init(client: httpClient, timeout: .seconds(Int64(timeout.components.seconds)))),
+            middlewares: [ProblemMiddleware(), HeadersMiddleware(headers: headers)])
+    }
+
+    /// Unwraps the runtime's `ClientError` to the `APIProblem` or transport failure underneath.
+    public static func unwrap(_ error: any Error, serverURL: String) -> any Error {
+        if let client = error as? ClientError {
+            if let problem = client.underlyingError as? APIProblem { return problem }
+            if client.response == nil {
+                return TransportFailure(serverURL: serverURL, message: "\(client.underlyingError)")
+            }
+            return TransportFailure(serverURL: serverURL, message: "unexpected answer: \(client.causeDescription) \(client.underlyingError)")
+        }
+        return error
+    }
+}
+
+/// Turns problem+json responses into thrown `APIProblem`s before the generated decoder sees them.
+struct ProblemMiddleware: ClientMiddleware {
+    func intercept(
+        _ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        let (response, responseBody) = try await next(request, body, baseURL)
+        guard response.status.code >= 400 else { return (response, responseBody) }
+        var data = Data()
+        if let responseBody { data = try await Data(collecting: responseBody, upTo: 1 << 20) }
+        if let problem = try? JSONDecoder().decode(APIProblem.self, from: data) { throw problem }
+        throw APIProblem(type: "about:blank", title: response.status.reasonPhrase, status: Int(response.status.code),
+                         detail: String(decoding: data.prefix(512), as: UTF8.self), instance: nil, correlationId: nil, errors: nil)
+    }
+}
+
+/// Adds fixed headers (e.g. a correlation ID) to every request.
+struct HeadersMiddleware: ClientMiddleware {
+    let headers: [String: String]
+
+    func intercept(
+        _ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        var request = request
+        for (name, value) in headers {
+            if let field = HTTPField.Name(name) { request.headerFields[field] = value }
+        }
+        return try await next(request, body, baseURL)
+    }
+}

@@ -1,0 +1,195 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import DataverketAPI
+import DataverketCore
+import OpenAPIRuntime
+import Sentral
+
+/// The generated `APIProtocol` implemented over Sentral. Handlers translate and delegate; errors are
+/// thrown as `DataverketError` and rendered as problem+json by `ProblemMiddleware`.
+struct APIHandlers: APIProtocol {
+    let sentral: ControlPlane
+    let metrics: ServerMetrics
+
+    var scope: RequestScope {
+        RequestScope.current ?? RequestScope(correlationID: ULID.make(), sourceAddress: nil, actor: OperationContext.anonymousActor,
+                                             logger: sentral.database.logger, path: "")
+    }
+
+    // MARK: operations
+
+    func getHealth(_ input: Operations.GetHealth.Input) async throws -> Operations.GetHealth.Output {
+        .ok(.init(body: .json(.init(status: "ok"))))
+    }
+
+    func getReadiness(_ input: Operations.GetReadiness.Input) async throws -> Operations.GetReadiness.Output {
+        do {
+            try await sentral.database.ping()
+        } catch {
+            throw DataverketError(.unavailable, "the store (\(sentral.database.kind)) is unreachable", cause: error)
+        }
+        return .ok(.init(body: .json(.init(status: "ok", checks: .init(additionalProperties: ["store": "ok"])))))
+    }
+
+    func getMetrics(_ input: Operations.GetMetrics.Input) async throws -> Operations.GetMetrics.Output {
+        .ok(.init(body: .plainText(HTTPBody(try await metrics.render(tasks: sentral.tasks)))))
+    }
+
+    // MARK: tenants
+
+    func listTenants(_ input: Operations.ListTenants.Input) async throws -> Operations.ListTenants.Output {
+        let page = try await sentral.tenancy.listTenants(limit: input.query.limit, cursor: input.query.cursor)
+        return .ok(.init(body: .json(.init(items: page.items.map(Components.Schemas.Tenant.init), nextCursor: page.nextCursor))))
+    }
+
+    func createTenant(_ input: Operations.CreateTenant.Input) async throws -> Operations.CreateTenant.Output {
+        guard case .json(let body) = input.body else { throw unsupportedBody }
+        let (tenant, _) = try await sentral.tenancy.createTenant(
+            ResourceSpec(body), context: scope.operation(idempotencyKey: try idempotencyKey(input.headers.idempotencyKey)))
+        return .created(.init(
+            headers: .init(eTag: EntityTag.make(tenant.fields.version), location: "/v1/tenants/\(tenant.fields.name)"),
+            body: .json(.init(tenant))))
+    }
+
+    func getTenant(_ input: Operations.GetTenant.Input) async throws -> Operations.GetTenant.Output {
+        let tenant = try await sentral.tenancy.getTenant(input.path.tenant)
+        return .ok(.init(headers: .init(eTag: EntityTag.make(tenant.fields.version)), body: .json(.init(tenant))))
+    }
+
+    func updateTenant(_ input: Operations.UpdateTenant.Input) async throws -> Operations.UpdateTenant.Output {
+        guard case .json(let body) = input.body else { throw unsupportedBody }
+        let expected = try EntityTag.parse(input.headers.ifMatch, required: true)
+        let tenant = try await sentral.tenancy.updateTenant(input.path.tenant, change: ResourceChange(body), expected: expected, context: scope.operation())
+        return .ok(.init(headers: .init(eTag: EntityTag.make(tenant.fields.version)), body: .json(.init(tenant))))
+    }
+
+    func deleteTenant(_ input: Operations.DeleteTenant.Input) async throws -> Operations.DeleteTenant.Output {
+        let expected = try EntityTag.parse(input.headers.ifMatch, required: false)
+        try await sentral.tenancy.deleteTenant(input.path.tenant, expected: expected, context: scope.operation())
+        return .noContent(.init())
+    }
+
+    // MARK: projects
+
+    func listProjects(_ input: Operations.ListProjects.Input) async throws -> Operations.ListProjects.Output {
+        let page = try await sentral.tenancy.listProjects(tenant: input.path.tenant, limit: input.query.limit, cursor: input.query.cursor)
+        return .ok(.init(body: .json(.init(items: page.items.map(Components.Schemas.Project.init), nextCursor: page.nextCursor))))
+    }
+
+    func createProject(_ input: Operations.CreateProject.Input) async throws -> Operations.CreateProject.Output {
+        guard case .json(let body) = input.body else { throw unsupportedBody }
+        let (project, _) = try await sentral.tenancy.createProject(
+            tenant: input.path.tenant, ResourceSpec(body),
+            context: scope.operation(idempotencyKey: try idempotencyKey(input.headers.idempotencyKey)))
+        return .created(.init(
+            headers: .init(eTag: EntityTag.make(project.fields.version),
+                           location: "/v1/tenants/\(project.tenantName)/projects/\(project.fields.name)"),
+            body: .json(.init(project))))
+    }
+
+    func getProject(_ input: Operations.GetProject.Input) async throws -> Operations.GetProject.Output {
+        let project = try await sentral.tenancy.getProject(tenant: input.path.tenant, input.path.project)
+        return .ok(.init(headers: .init(eTag: EntityTag.make(project.fields.version)), body: .json(.init(project))))
+    }
+
+    func updateProject(_ input: Operations.UpdateProject.Input) async throws -> Operations.UpdateProject.Output {
+        guard case .json(let body) = input.body else { throw unsupportedBody }
+        let expected = try EntityTag.parse(input.headers.ifMatch, required: true)
+        let project = try await sentral.tenancy.updateProject(
+            tenant: input.path.tenant, input.path.project, change: ResourceChange(body), expected: expected, context: scope.operation())
+        return .ok(.init(headers: .init(eTag: EntityTag.make(project.fields.version)), body: .json(.init(project))))
+    }
+
+    func deleteProject(_ input: Operations.DeleteProject.Input) async throws -> Operations.DeleteProject.Output {
+        let expected = try EntityTag.parse(input.headers.ifMatch, required: false)
+        let task = try await sentral.tenancy.deleteProject(tenant: input.path.tenant, input.path.project, expected: expected, context: scope.operation())
+        return .accepted(.init(headers: .init(location: "/v1/tasks/\(task.id)"), body: .json(.init(task))))
+    }
+
+    // MARK: environments
+
+    func listEnvironments(_ input: Operations.ListEnvironments.Input) async throws -> Operations.ListEnvironments.Output {
+        let page = try await sentral.tenancy.listEnvironments(
+            tenant: input.path.tenant, project: input.path.project, limit: input.query.limit, cursor: input.query.cursor)
+        return .ok(.init(body: .json(.init(items: page.items.map(Components.Schemas.Environment.init), nextCursor: page.nextCursor))))
+    }
+
+    func createEnvironment(_ input: Operations.CreateEnvironment.Input) async throws -> Operations.CreateEnvironment.Output {
+        guard case .json(let body) = input.body else { throw unsupportedBody }
+        let (environment, _) = try await sentral.tenancy.createEnvironment(
+            tenant: input.path.tenant, project: input.path.project, ResourceSpec(body),
+            context: scope.operation(idempotencyKey: try idempotencyKey(input.headers.idempotencyKey)))
+        return .created(.init(
+            headers: .init(eTag: EntityTag.make(environment.fields.version),
+                           location: "/v1/tenants/\(environment.tenantName)/projects/\(environment.projectName)/environments/\(environment.fields.name)"),
+            body: .json(.init(environment))))
+    }
+
+    func getEnvironment(_ input: Operations.GetEnvironment.Input) async throws -> Operations.GetEnvironment.Output {
+        let environment = try await sentral.tenancy.getEnvironment(tenant: input.path.tenant, project: input.path.project, input.path.environment)
+        return .ok(.init(headers: .init(eTag: EntityTag.make(environment.fields.version)), body: .json(.init(environment))))
+    }
+
+    func updateEnvironment(_ input: Operations.UpdateEnvironment.Input) async throws -> Operations.UpdateEnvironment.Output {
+        guard case .json(let body) = input.body else { throw unsupportedBody }
+        let expected = try EntityTag.parse(input.headers.ifMatch, required: true)
+        let environment = try await sentral.tenancy.updateEnvironment(
+            tenant: input.path.tenant, project: input.path.project, input.path.environment, change: ResourceChange(body),
+            expected: expected, context: scope.operation())
+        return .ok(.init(headers: .init(eTag: EntityTag.make(environment.fields.version)), body: .json(.init(environment))))
+    }
+
+    func deleteEnvironment(_ input: Operations.DeleteEnvironment.Input) async throws -> Operations.DeleteEnvironment.Output {
+        let expected = try EntityTag.parse(input.headers.ifMatch, required: false)
+        try await sentral.tenancy.deleteEnvironment(
+            tenant: input.path.tenant, project: input.path.project, input.path.environment, expected: expected, context: scope.operation())
+        return .noContent(.init())
+    }
+
+    // MARK: tasks
+
+    func listTasks(_ input: Operations.ListTasks.Input) async throws -> Operations.ListTasks.Output {
+        let filter = TaskFilter(
+            state: input.query.state.flatMap { TaskState(rawValue: $0.rawValue) }, kind: input.query.kind,
+            resourceID: input.query.resource)
+        let page = try await sentral.tasks.list(filter, limit: input.query.limit, cursor: input.query.cursor)
+        return .ok(.init(body: .json(.init(items: page.items.map(Components.Schemas.Task.init), nextCursor: page.nextCursor))))
+    }
+
+    func getTask(_ input: Operations.GetTask.Input) async throws -> Operations.GetTask.Output {
+        let task = try await sentral.tasks.get(input.path.task)
+        return .ok(.init(headers: .init(eTag: EntityTag.make(task.version)), body: .json(.init(task))))
+    }
+
+    func cancelTask(_ input: Operations.CancelTask.Input) async throws -> Operations.CancelTask.Output {
+        let task = try await sentral.tasks.cancel(input.path.task, context: scope.operation())
+        return .accepted(.init(body: .json(.init(task))))
+    }
+
+    // MARK: audit
+
+    func listAudit(_ input: Operations.ListAudit.Input) async throws -> Operations.ListAudit.Output {
+        let filter = AuditFilter(
+            resourceID: input.query.resource, actor: input.query.actor, action: input.query.action,
+            since: input.query.since, until: input.query.until)
+        let page = try await sentral.audit.list(filter, limit: input.query.limit, cursor: input.query.cursor)
+        return .ok(.init(body: .json(.init(items: page.items.map(Components.Schemas.AuditRecord.init), nextCursor: page.nextCursor))))
+    }
+
+    // MARK: helpers
+
+    private var unsupportedBody: DataverketError {
+        DataverketError(.unsupportedMediaType, "request bodies must be application/json")
+    }
+
+    private func idempotencyKey(_ key: String?) throws(DataverketError) -> String? {
+        guard let key else { return nil }
+        guard !key.isEmpty, key.utf8.count <= 255, key.unicodeScalars.allSatisfy({ $0.value >= 0x21 && $0.value <= 0x7E }) else {
+            throw DataverketError(.malformedRequest, "Idempotency-Key must be 1–255 printable ASCII characters")
+        }
+        return key
+    }
+}

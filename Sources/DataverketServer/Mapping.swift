@@ -1,0 +1,96 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import DataverketAPI
+import DataverketCore
+import Sentral
+
+/// Domain values → API schema values.
+extension Components.Schemas.Tenant {
+    init(_ tenant: Sentral.Tenant) {
+        let f = tenant.fields
+        self.init(id: f.id, name: f.name, displayName: f.displayName, description: f.description,
+                  labels: .init(additionalProperties: f.labels), createdAt: f.createdAt, updatedAt: f.updatedAt, version: f.version)
+    }
+}
+
+extension Components.Schemas.Project {
+    init(_ project: Sentral.Project) {
+        let f = project.fields
+        self.init(id: f.id, name: f.name, tenant: project.tenantName, tenantId: project.tenantID, phase: project.phase,
+                  displayName: f.displayName, description: f.description, labels: .init(additionalProperties: f.labels),
+                  createdAt: f.createdAt, updatedAt: f.updatedAt, version: f.version)
+    }
+}
+
+extension Components.Schemas.Environment {
+    init(_ environment: Sentral.Environment) {
+        let f = environment.fields
+        self.init(id: f.id, name: f.name, tenant: environment.tenantName, tenantId: environment.tenantID,
+                  project: environment.projectName, projectId: environment.projectID, displayName: f.displayName,
+                  description: f.description, labels: .init(additionalProperties: f.labels), createdAt: f.createdAt,
+                  updatedAt: f.updatedAt, version: f.version)
+    }
+}
+
+extension Components.Schemas.Task {
+    init(_ task: TaskRecord) {
+        self.init(
+            id: task.id, kind: task.kind, state: .init(rawValue: task.state.rawValue) ?? .failed, reason: task.reason,
+            progress: task.progress, correlationId: task.correlationID,
+            resource: .init(kind: task.resource.kind, id: task.resource.id, name: task.resource.name),
+            tenantId: task.tenantID, projectId: task.projectID, actor: task.actor, attempts: task.attempts,
+            cancelRequested: task.cancelRequested, createdAt: task.createdAt, updatedAt: task.updatedAt,
+            startedAt: task.startedAt, finishedAt: task.finishedAt, version: task.version)
+    }
+}
+
+extension Components.Schemas.AuditRecord {
+    init(_ entry: AuditEntry) {
+        self.init(
+            id: entry.id, time: entry.time, actor: entry.actor, action: entry.action,
+            resource: .init(kind: entry.resource.kind, id: entry.resource.id, name: entry.resource.name),
+            tenantId: entry.tenantID, projectId: entry.projectID, beforeVersion: entry.beforeVersion,
+            afterVersion: entry.afterVersion, correlationId: entry.correlationID, sourceAddress: entry.sourceAddress,
+            taskId: entry.taskID)
+    }
+}
+
+extension ResourceSpec {
+    init(_ body: Components.Schemas.ResourceCreate) {
+        self.init(name: body.name, displayName: body.displayName, description: body.description,
+                  labels: body.labels?.additionalProperties ?? [:])
+    }
+}
+
+extension ResourceChange {
+    init(_ body: Components.Schemas.ResourceUpdate) {
+        self.init(displayName: body.displayName, description: body.description, labels: body.labels?.additionalProperties)
+    }
+}
+
+/// Entity tags are the resource version, quoted.
+enum EntityTag {
+    static func make(_ version: Int64) -> String { "\"\(version)\"" }
+
+    /// Parses `If-Match`: `"7"`, `7`, `W/"7"` is refused (weak tags cannot guard writes), `*` is unconditional.
+    static func parse(_ header: String?, required: Bool) throws(DataverketError) -> ExpectedVersion {
+        guard let header = header?.trimmingCharacters(in: .whitespaces), !header.isEmpty else {
+            if required {
+                throw DataverketError(.preconditionRequired, "this operation needs If-Match with the resource's ETag (get it first)")
+            }
+            return nil
+        }
+        if header == "*" { return nil }
+        if header.hasPrefix("W/") {
+            throw DataverketError(.preconditionFailed, "weak entity tags cannot guard a write")
+        }
+        let unquoted = header.hasPrefix("\"") && header.hasSuffix("\"") && header.count >= 2 ? String(header.dropFirst().dropLast()) : header
+        guard let version = Int64(unquoted), version > 0 else {
+            throw DataverketError(.malformedRequest, "If-Match must be an entity tag like \"3\", got \(header)")
+        }
+        return version
+    }
+}

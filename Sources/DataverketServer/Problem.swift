@@ -1,0 +1,171 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import DataverketCore
+import HTTPTypes
+import Hummingbird
+import Logging
+import OpenAPIRuntime
+
+/// RFC 9457 problem details, rendered as `application/problem+json`.
+struct ProblemDocument: Codable, Sendable {
+    var type: String
+    var title: String
+    var status: Int
+    var detail: String?
+    var instance: String?
+    var correlationId: String?
+    var errors: [DataverketError.FieldViolation]?
+
+    static let typeBase = "https://dataverket.dev/problems/"
+
+    init(_ error: DataverketError, instance: String?, correlationID: String?) {
+        let (status, title) = Self.statusAndTitle(error.code)
+        self.type = Self.typeBase + error.code.description
+        self.title = title
+        self.status = Int(status.code)
+        self.detail = error.message
+        self.instance = instance
+        self.correlationId = correlationID
+        self.errors = error.violations.isEmpty ? nil : error.violations
+    }
+
+    static func statusAndTitle(_ code: DataverketError.Code) -> (HTTPResponse.Status, String) {
+        switch code {
+        case .malformedRequest: (.badRequest, "Malformed request")
+        case .invalidArgument: (.unprocessableContent, "Invalid request")
+        case .notFound: (.notFound, "Not found")
+        case .alreadyExists: (.conflict, "Already exists")
+        case .conflict: (.conflict, "Conflict")
+        case .preconditionFailed: (.preconditionFailed, "Precondition failed")
+        case .preconditionRequired: (.init(code: 428, reasonPhrase: "Precondition Required"), "Precondition required")
+        case .payloadTooLarge: (.contentTooLarge, "Request body too large")
+        case .unsupportedMediaType: (.unsupportedMediaType, "Unsupported media type")
+        case .idempotencyKeyReused: (.unprocessableContent, "Idempotency key reused")
+        case .unavailable: (.serviceUnavailable, "Service unavailable")
+        default: (.internalServerError, "Internal error")
+        }
+    }
+}
+
+/// Turns every error escaping a handler (ours, the OpenAPI runtime's, Hummingbird's) into problem+json,
+/// so clients see one error format with a stable `type`. Unexpected errors are logged and reported as 500
+/// without internals.
+struct ProblemMiddleware: RouterMiddleware {
+    typealias Context = DataverketRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            let scope = RequestScope.current
+            let logger = scope?.logger ?? context.logger
+            let problem = Self.classify(error)
+            if problem.code == .internal || problem.code == .storeFailure {
+                logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
+            } else if problem.code == .unavailable {
+                logger.warning("dependency unavailable", metadata: ["error": "\(error)"])
+            }
+            let document = ProblemDocument(problem, instance: request.uri.path, correlationID: scope?.correlationID)
+            return Self.response(document)
+        }
+    }
+
+    static func response(_ document: ProblemDocument) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let body = (try? encoder.encode(document)) ?? Data("{}".utf8)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/problem+json"
+        return Response(status: .init(code: document.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// Maps any error to a `DataverketError` with the right code.
+    static func classify(_ error: any Error) -> DataverketError {
+        switch error {
+        case let error as DataverketError:
+            return error
+        case let error as ServerError:
+            return classifyServerError(error)
+        case let error as HTTPError:
+            switch error.status {
+            case .notFound: return DataverketError(.notFound, "no such endpoint")
+            case .contentTooLarge: return DataverketError(.payloadTooLarge, "request body exceeds the limit")
+            case .methodNotAllowed: return DataverketError(.malformedRequest, "method not allowed on this endpoint")
+            default:
+                if error.status.code < 500 { return DataverketError(.malformedRequest, error.body ?? error.status.reasonPhrase) }
+                return DataverketError(.internal, "internal error", cause: error)
+            }
+        case let error as DecodingError:
+            return classifyDecoding(error)
+        default:
+            return DataverketError(.internal, "internal error", cause: error)
+        }
+    }
+
+    static func classifyServerError(_ error: ServerError) -> DataverketError {
+        if let ours = error.underlyingError as? DataverketError { return ours }
+        if let decoding = error.underlyingError as? DecodingError { return classifyDecoding(decoding) }
+        if let nested = error.underlyingError as? ServerError { return classifyServerError(nested) }
+        // Everything else the runtime rejects before our handler (a missing or malformed parameter,
+        // a bad header) is a malformed request.
+        return DataverketError(.malformedRequest, "\(error.causeDescription): \(error.underlyingError)")
+    }
+
+    static func classifyDecoding(_ error: DecodingError) -> DataverketError {
+        func path(_ context: DecodingError.Context) -> String {
+            let joined = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            return joined.isEmpty ? "body" : joined
+        }
+        switch error {
+        case .dataCorrupted(let context) where context.codingPath.isEmpty && context.underlyingError != nil:
+            return DataverketError(.malformedRequest, "the request body is not valid JSON")
+        case .dataCorrupted(let context):
+            return .invalid(path(context), context.debugDescription)
+        case .keyNotFound(let key, let context):
+            let field = (context.codingPath.map(\.stringValue) + [key.stringValue]).joined(separator: ".")
+            return .invalid(field, "is required")
+        case .typeMismatch(let type, let context):
+            return .invalid(path(context), "expected \(type)")
+        case .valueNotFound(let type, let context):
+            return .invalid(path(context), "expected \(type), found null")
+        @unknown default:
+            return DataverketError(.malformedRequest, "the request body could not be decoded")
+        }
+    }
+}
+
+/// Rejects oversized bodies (413) and bodies of a media type the API does not take (415) before any
+/// handler runs, so a bad request is refused whole and nothing is half-read.
+struct BodyGuardMiddleware: RouterMiddleware {
+    typealias Context = DataverketRequestContext
+    let maxBodyBytes: Int
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.method == .post || request.method == .put || request.method == .patch else {
+            return try await next(request, context)
+        }
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
+            throw DataverketError(.payloadTooLarge, "request body is \(length) bytes; the limit is \(maxBodyBytes)")
+        }
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: maxBodyBytes)
+        } catch {
+            throw DataverketError(.payloadTooLarge, "request body exceeds the limit of \(maxBodyBytes) bytes")
+        }
+        if body.readableBytes > 0 {
+            let mediaType = request.headers[.contentType]?.split(separator: ";").first?
+                .trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+            guard mediaType == "application/json" else {
+                throw DataverketError(
+                    .unsupportedMediaType,
+                    "request bodies must be application/json, got '\(mediaType.isEmpty ? "none" : mediaType)'")
+            }
+        }
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,124 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import DataverketAPI
+import DataverketCore
+import DataverketStore
+import Hummingbird
+import Logging
+import OpenAPIHummingbird
+import OpenAPIRuntime
+import Sentral
+import ServiceLifecycle
+
+/// How `dataverket serve` runs.
+public struct ServerConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    public var dataDirectory: String
+    public var databaseURL: String?
+    public var maxBodyBytes: Int
+    public var taskPollInterval: Duration
+
+    public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "./.dataverket",
+                databaseURL: String? = nil, maxBodyBytes: Int = 1 << 20, taskPollInterval: Duration = .seconds(1)) {
+        self.host = host
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.databaseURL = databaseURL
+        self.maxBodyBytes = maxBodyBytes
+        self.taskPollInterval = taskPollInterval
+    }
+
+    public var store: StoreConfiguration { StoreConfiguration(databaseURL: databaseURL, dataDirectory: dataDirectory) }
+}
+
+/// Assembles and runs the Dataverket server.
+public enum DataverketServer {
+    /// The date format of the API: RFC 3339 with fractional seconds.
+    public static let openAPIConfiguration = Configuration(dateTranscoder: .iso8601WithFractionalSeconds)
+
+    /// The router: middleware (correlation + request log, metrics, problem+json, body guard) and every
+    /// generated API operation.
+    public static func makeRouter(sentral: ControlPlane, metrics: ServerMetrics, configuration: ServerConfiguration) throws -> Router<DataverketRequestContext> {
+        let router = Router(context: DataverketRequestContext.self)
+        router.middlewares.add(RequestScopeMiddleware())
+        router.middlewares.add(HTTPMetricsMiddleware(metrics: metrics))
+        router.middlewares.add(ProblemMiddleware())
+        router.middlewares.add(BodyGuardMiddleware(maxBodyBytes: configuration.maxBodyBytes))
+        try APIHandlers(sentral: sentral, metrics: metrics).registerHandlers(
+            on: router, serverURL: URL(string: "/")!, configuration: openAPIConfiguration)
+        return router
+    }
+
+    /// The HTTP application plus the background services that share its lifecycle.
+    public static func makeApplication(
+        sentral: ControlPlane, configuration: ServerConfiguration, logger: Logger,
+        onListening: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in }
+    ) throws -> some ApplicationProtocol {
+        let metrics = ServerMetrics()
+        let router = try makeRouter(sentral: sentral, metrics: metrics, configuration: configuration)
+        let runner = TaskRunner(tasks: sentral.tasks, handlers: sentral.taskHandlers, logger: logger,
+                                pollInterval: configuration.taskPollInterval)
+        let host = configuration.host
+        var app = Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: configuration.port), serverName: "dataverket"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                logger.info("listening on http://\(host):\(port)")
+                await onListening(host, port)
+            },
+            logger: logger)
+        app.addServices(runner, Housekeeping(sentral: sentral, logger: logger))
+        return app
+    }
+
+    /// `dataverket serve`: opens the store, applies migrations, serves until SIGINT/SIGTERM, then drains.
+    public static func serve(configuration: ServerConfiguration, logger: Logger) async throws {
+        let database = try await configuration.store.open(logger: logger)
+        logger.info("store opened", metadata: ["backend": "\(database.kind)"])
+        let sentral = ControlPlane(database: database)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await database.backend.run() }
+            let applied = try await sentral.migrate()
+            if !applied.isEmpty { logger.info("migrations applied", metadata: ["count": "\(applied.count)"]) }
+            let app = try makeApplication(sentral: sentral, configuration: configuration, logger: logger)
+            try await app.runService()
+            group.cancelAll()
+        }
+        try await database.backend.close()
+        logger.info("stopped")
+    }
+
+    /// `dataverket migrate`: applies pending migrations and returns their names.
+    public static func migrate(configuration: ServerConfiguration, logger: Logger) async throws -> [String] {
+        let database = try await configuration.store.open(logger: logger)
+        let applied = try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await database.backend.run() }
+            defer { group.cancelAll() }
+            return try await ControlPlane(database: database).migrate()
+        }
+        try await database.backend.close()
+        return applied
+    }
+}
+
+/// Periodic clean-up: expired idempotency keys.
+struct Housekeeping: Service {
+    let sentral: ControlPlane
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                try await sentral.housekeeping()
+            } catch {
+                logger.warning("housekeeping failed", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: .seconds(3600))
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import DataverketCore
+import Logging
+import SQLKit
+
+/// Which SQL engine a database runs on.
+public struct BackendKind: Hashable, Sendable, CustomStringConvertible {
+    public let name: String
+    private init(_ name: String) { self.name = name }
+    public static let sqlite = BackendKind("sqlite")
+    public static let postgres = BackendKind("postgres")
+    public var description: String { name }
+}
+
+/// An engine that can lend out one SQL connection at a time.
+public protocol DatabaseBackend: Sendable {
+    var kind: BackendKind { get }
+    /// Runs `body` with exclusive use of one connection.
+    func withConnection<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T
+    /// Keeps background machinery (connection pools) alive; returns when cancelled.
+    func run() async
+    func close() async throws
+}
+
+/// The store: one SQL layer over SQLite (embedded default) and PostgreSQL.
+///
+/// Bounded contexts address their tables through `Session.table(_:_:)`, which renders a schema-qualified
+/// name on PostgreSQL (`tenancy.projects`) and a prefixed name on SQLite (`tenancy_projects`), so one
+/// schema per context exists where the engine has schemas and every query is written once.
+public struct Database: Sendable {
+    public let backend: any DatabaseBackend
+    public let logger: Logger
+
+    public init(backend: any DatabaseBackend, logger: Logger) {
+        self.backend = backend
+        self.logger = logger
+    }
+
+    public var kind: BackendKind { backend.kind }
+
+    /// Reads outside an explicit transaction.
+    public func read<T: Sendable>(_ body: @Sendable (Session) async throws -> T) async throws -> T {
+        let kind = self.kind
+        do {
+            return try await backend.withConnection { sql in try await body(Session(sql: sql, kind: kind)) }
+        } catch {
+            throw StoreErrors.translate(error)
+        }
+    }
+
+    /// Runs `body` in one transaction: everything it writes commits together or not at all.
+    public func transaction<T: Sendable>(_ body: @Sendable (Session) async throws -> T) async throws -> T {
+        let kind = self.kind
+        do {
+            return try await backend.withConnection { sql in
+                try await sql.raw(kind == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN").run()
+                do {
+                    let result = try await body(Session(sql: sql, kind: kind))
+                    try await sql.raw("COMMIT").run()
+                    return result
+                } catch {
+                    try? await sql.raw("ROLLBACK").run()
+                    throw error
+                }
+            }
+        } catch {
+            throw StoreErrors.translate(error)
+        }
+    }
+
+    /// `SELECT 1`, bounded by `timeout`: the readiness probe.
+    public func ping(timeout: Duration = .seconds(2)) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.read { try await $0.sql.raw("SELECT 1").run() } }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw DataverketError(.unavailable, "store did not answer within \(timeout)")
+            }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
+    }
+}
+
+/// One connection in use, inside or outside a transaction.
+public struct Session: Sendable {
+    public let sql: any SQLDatabase
+    public let kind: BackendKind
+
+    public init(sql: any SQLDatabase, kind: BackendKind) {
+        self.sql = sql
+        self.kind = kind
+    }
+
+    /// The table `name` of bounded context `schema`.
+    public func table(_ schema: String, _ name: String) -> TableName {
+        TableName(schema: schema, name: name, qualified: kind == .postgres)
+    }
+
+    /// Runs a statement, returning the rows.
+    public func all(_ query: SQLQueryString) async throws -> [any SQLRow] {
+        try await sql.raw(query).all()
+    }
+
+    public func first(_ query: SQLQueryString) async throws -> (any SQLRow)? {
+        try await sql.raw(query).first()
+    }
+
+    public func run(_ query: SQLQueryString) async throws {
+        try await sql.raw(query).run()
+    }
+
+    /// Runs an UPDATE/DELETE and returns how many rows it touched (portable: uses RETURNING).
+    public func affected(_ query: SQLQueryString) async throws -> Int {
+        try await sql.raw(query).all().count
+    }
+}
+
+/// A table reference rendered per engine.
+public struct TableName: SQLExpression, Sendable, CustomStringConvertible {
+    public let schema: String
+    public let name: String
+    public let qualified: Bool
+
+    public func serialize(to serializer: inout SQLSerializer) {
+        if qualified {
+            SQLIdentifier(schema).serialize(to: &serializer)
+            serializer.write(".")
+            SQLIdentifier(name).serialize(to: &serializer)
+        } else {
+            SQLIdentifier("\(schema)_\(name)").serialize(to: &serializer)
+        }
+    }
+
+    public var description: String { qualified ? "\(schema).\(name)" : "\(schema)_\(name)" }
+}

@@ -1,0 +1,120 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import DataverketCore
+import DataverketStore
+import SQLKit
+
+/// An audit record as read back.
+public struct AuditEntry: Sendable, Hashable {
+    public var id: String
+    public var time: Date
+    public var actor: String
+    public var action: String
+    public var resource: ResourceRef
+    public var tenantID: String?
+    public var projectID: String?
+    public var beforeVersion: Int64?
+    public var afterVersion: Int64?
+    public var correlationID: String
+    public var sourceAddress: String?
+    public var taskID: String?
+}
+
+public struct AuditFilter: Sendable {
+    public var resourceID: String?
+    public var actor: String?
+    public var action: String?
+    public var since: Date?
+    public var until: Date?
+    public init(resourceID: String? = nil, actor: String? = nil, action: String? = nil, since: Date? = nil, until: Date? = nil) {
+        self.resourceID = resourceID
+        self.actor = actor
+        self.action = action
+        self.since = since
+        self.until = until
+    }
+}
+
+/// Reads the audit log, newest first.
+public struct AuditLog: Sendable {
+    public let database: Database
+    public init(database: Database) { self.database = database }
+
+    public func list(_ filter: AuditFilter, limit: Int?, cursor: String?) async throws -> Page<AuditEntry> {
+        let limit = try Paging.limit(limit)
+        let before = try Paging.decode(cursor)
+        if let since = filter.since, let until = filter.until, since >= until {
+            throw DataverketError.invalid("since", "must be before until")
+        }
+        return try await database.read { session in
+            var query = SQLQueryString("""
+                SELECT id, at, actor, action, resource_kind, resource_id, resource_name, tenant_id, project_id, before_version,
+                    after_version, correlation_id, source_address, task_id FROM \(session.table("audit", "records")) WHERE 1 = 1
+                """)
+            func and(_ clause: String, _ value: some Encodable & Sendable) {
+                query.appendInterpolation(unsafeRaw: " AND \(clause) ")
+                query.appendInterpolation(bind: value)
+            }
+            if let before { and("id <", before) }
+            if let value = filter.resourceID { and("resource_id =", value) }
+            if let value = filter.actor { and("actor =", value) }
+            if let value = filter.action { and("action =", value) }
+            if let value = filter.since { and("at >=", StoreTime.encode(value)) }
+            if let value = filter.until { and("at <", StoreTime.encode(value)) }
+            query.appendInterpolation(unsafeRaw: " ORDER BY id DESC LIMIT ")
+            query.appendInterpolation(bind: limit + 1)
+            let rows = try await session.all(query)
+            let entries = try rows.map { row in
+                AuditEntry(
+                    id: try row.decode(column: "id", as: String.self),
+                    time: StoreTime.decode(try row.decode(column: "at", as: Int64.self)),
+                    actor: try row.decode(column: "actor", as: String.self),
+                    action: try row.decode(column: "action", as: String.self),
+                    resource: ResourceRef(
+                        kind: try row.decode(column: "resource_kind", as: String.self),
+                        id: try row.decode(column: "resource_id", as: String.self),
+                        name: try row.decode(column: "resource_name", as: String?.self)),
+                    tenantID: try row.decode(column: "tenant_id", as: String?.self),
+                    projectID: try row.decode(column: "project_id", as: String?.self),
+                    beforeVersion: try row.decode(column: "before_version", as: Int64?.self),
+                    afterVersion: try row.decode(column: "after_version", as: Int64?.self),
+                    correlationID: try row.decode(column: "correlation_id", as: String.self),
+                    sourceAddress: try row.decode(column: "source_address", as: String?.self),
+                    taskID: try row.decode(column: "task_id", as: String?.self))
+            }
+            return Paging.page(entries, limit: limit) { $0.id }
+        }
+    }
+}
+
+/// Sentral's contexts over one database, as one value.
+public struct ControlPlane: Sendable {
+    public let database: Database
+    public let tasks: Tasks
+    public let tenancy: Tenancy
+    public let audit: AuditLog
+
+    public init(database: Database) {
+        self.database = database
+        self.tasks = Tasks(database: database)
+        self.tenancy = Tenancy(database: database, tasks: tasks)
+        self.audit = AuditLog(database: database)
+    }
+
+    public func migrate() async throws -> [String] {
+        try await Migrator(database: database, migrations: SentralSchema.migrations).migrate()
+    }
+
+    /// The task handlers Sentral itself provides.
+    public var taskHandlers: [String: TaskHandler] {
+        ["project.delete": tenancy.projectDeletion]
+    }
+
+    /// Periodic housekeeping: expired idempotency keys.
+    public func housekeeping() async throws {
+        try await database.transaction { try await Idempotency.purgeExpired($0) }
+    }
+}
