@@ -39,12 +39,18 @@ public struct TransportFailure: Error, Sendable, CustomStringConvertible {
 
 /// Builds SDK clients.
 public enum DataverketClient {
+    /// The HTTP client SDK clients share unless given another: a short connect timeout, so an unreachable
+    /// server is reported in seconds rather than after the whole request deadline.
+    public static let sharedHTTPClient = HTTPClient(
+        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+        configuration: .init(timeout: .init(connect: .seconds(3), read: .seconds(60))))
+
     /// A client for the server at `serverURL`. Non-2xx problem+json answers are thrown as `APIProblem`.
-    public static func make(serverURL: URL, httpClient: HTTPClient = .shared, timeout: Duration = .seconds(30),
+    public static func make(serverURL: URL, httpClient: HTTPClient = sharedHTTPClient, timeout: Duration = .seconds(30),
                             headers: [String: String] = [:]) -> Client {
         Client(
             serverURL: serverURL,
-            configuration: Configuration(dateTranscoder: .iso8601WithFractionalSeconds),
+            configuration: .dataverket,
             transport: AsyncHTTPClientTransport(configuration: .init(client: httpClient, timeout: .seconds(Int64(timeout.components.seconds)))),
             middlewares: [ProblemMiddleware(), HeadersMiddleware(headers: headers)])
     }

@@ -1,12 +1,9 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
 import Foundation
-#endif
 import DataverketCore
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOFoundationCompat
 import OpenAPIRuntime
 
 /// RFC 9457 problem details, rendered as `application/problem+json`.
@@ -62,7 +59,7 @@ struct ProblemMiddleware: RouterMiddleware {
         } catch {
             let scope = RequestScope.current
             let logger = scope?.logger ?? context.logger
-            let problem = Self.classify(error)
+            let problem = Self.classify(error, bodyRequest: [.post, .put, .patch].contains(request.method))
             if problem.code == .internal || problem.code == .storeFailure {
                 logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
             } else if problem.code == .unavailable {
@@ -83,12 +80,14 @@ struct ProblemMiddleware: RouterMiddleware {
     }
 
     /// Maps any error to a `DataverketError` with the right code.
-    static func classify(_ error: any Error) -> DataverketError {
+    /// `bodyRequest`: decoding errors of requests with a body are about the body (422); of the others,
+    /// about a query or path parameter (400). Body syntax was already checked by `BodyGuardMiddleware`.
+    static func classify(_ error: any Error, bodyRequest: Bool = true) -> DataverketError {
         switch error {
         case let error as DataverketError:
             return error
         case let error as ServerError:
-            return classifyServerError(error)
+            return classifyServerError(error, bodyRequest: bodyRequest)
         case let error as HTTPError:
             switch error.status {
             case .notFound: return DataverketError(.notFound, "no such endpoint")
@@ -99,19 +98,33 @@ struct ProblemMiddleware: RouterMiddleware {
                 return DataverketError(.internal, "internal error", cause: error)
             }
         case let error as DecodingError:
-            return classifyDecoding(error)
+            return bodyRequest ? classifyDecoding(error) : parameterError(error)
         default:
             return DataverketError(.internal, "internal error", cause: error)
         }
     }
 
-    static func classifyServerError(_ error: ServerError) -> DataverketError {
+    static func classifyServerError(_ error: ServerError, bodyRequest: Bool) -> DataverketError {
         if let ours = error.underlyingError as? DataverketError { return ours }
-        if let decoding = error.underlyingError as? DecodingError { return classifyDecoding(decoding) }
-        if let nested = error.underlyingError as? ServerError { return classifyServerError(nested) }
+        if let decoding = error.underlyingError as? DecodingError {
+            return bodyRequest ? classifyDecoding(decoding) : parameterError(decoding)
+        }
+        if let nested = error.underlyingError as? ServerError { return classifyServerError(nested, bodyRequest: bodyRequest) }
         // Everything else the runtime rejects before our handler (a missing or malformed parameter,
         // a bad header) is a malformed request.
         return DataverketError(.malformedRequest, "\(error.causeDescription): \(error.underlyingError)")
+    }
+
+    static func parameterError(_ error: DecodingError) -> DataverketError {
+        let detail: String
+        switch error {
+        case .typeMismatch(let type, _): detail = "expected \(type)"
+        case .dataCorrupted(let context): detail = context.debugDescription
+        case .keyNotFound(let key, _): detail = "\(key.stringValue) is required"
+        case .valueNotFound(let type, _): detail = "expected \(type)"
+        @unknown default: detail = "\(error)"
+        }
+        return DataverketError(.malformedRequest, "a query or path parameter is malformed: \(detail)")
     }
 
     static func classifyDecoding(_ error: DecodingError) -> DataverketError {
@@ -134,6 +147,22 @@ struct ProblemMiddleware: RouterMiddleware {
         @unknown default:
             return DataverketError(.malformedRequest, "the request body could not be decoded")
         }
+    }
+}
+
+/// The OpenAPI runtime percent-encodes response header values; `ETag` and `Location` must go out verbatim
+/// (`"3"`, `/v1/tasks/…`) for ordinary HTTP clients.
+struct HeaderEncodingMiddleware: RouterMiddleware {
+    typealias Context = DataverketRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        for name in [HTTPField.Name.eTag, .location] {
+            if let value = response.headers[name], value.contains("%"), let decoded = value.removingPercentEncoding {
+                response.headers[name] = decoded
+            }
+        }
+        return response
     }
 }
 
@@ -164,6 +193,9 @@ struct BodyGuardMiddleware: RouterMiddleware {
                 throw DataverketError(
                     .unsupportedMediaType,
                     "request bodies must be application/json, got '\(mediaType.isEmpty ? "none" : mediaType)'")
+            }
+            guard (try? JSONSerialization.jsonObject(with: Data(buffer: body), options: [.fragmentsAllowed])) != nil else {
+                throw DataverketError(.malformedRequest, "the request body is not valid JSON")
             }
         }
         return try await next(request, context)

@@ -38,7 +38,7 @@ public struct ServerConfiguration: Sendable {
 /// Assembles and runs the Dataverket server.
 public enum DataverketServer {
     /// The date format of the API: RFC 3339 with fractional seconds.
-    public static let openAPIConfiguration = Configuration(dateTranscoder: .iso8601WithFractionalSeconds)
+    public static let openAPIConfiguration = Configuration.dataverket
 
     /// The router: middleware (correlation + request log, metrics, problem+json, body guard) and every
     /// generated API operation.
@@ -47,6 +47,7 @@ public enum DataverketServer {
         router.middlewares.add(RequestScopeMiddleware())
         router.middlewares.add(HTTPMetricsMiddleware(metrics: metrics))
         router.middlewares.add(ProblemMiddleware())
+        router.middlewares.add(HeaderEncodingMiddleware())
         router.middlewares.add(BodyGuardMiddleware(maxBodyBytes: configuration.maxBodyBytes))
         try APIHandlers(sentral: sentral, metrics: metrics).registerHandlers(
             on: router, serverURL: URL(string: "/")!, configuration: openAPIConfiguration)
@@ -55,7 +56,7 @@ public enum DataverketServer {
 
     /// The HTTP application plus the background services that share its lifecycle.
     public static func makeApplication(
-        sentral: ControlPlane, configuration: ServerConfiguration, logger: Logger,
+        sentral: ControlPlane, configuration: ServerConfiguration, logger: Logger, taskRunner: Bool = true,
         onListening: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in }
     ) throws -> some ApplicationProtocol {
         let metrics = ServerMetrics()
@@ -72,8 +73,40 @@ public enum DataverketServer {
                 await onListening(host, port)
             },
             logger: logger)
-        app.addServices(runner, Housekeeping(sentral: sentral, logger: logger))
+        if taskRunner { app.addServices(runner) }
+        app.addServices(Housekeeping(sentral: sentral, logger: logger))
         return app
+    }
+
+    /// Runs the server on `configuration`'s address (port 0 picks a free one) for the duration of `body`,
+    /// which receives the bound port; then shuts it down gracefully. For tests, benchmarks and embedding.
+    public static func withRunning<T: Sendable>(
+        sentral: ControlPlane, configuration: ServerConfiguration, logger: Logger, taskRunner: Bool = true,
+        _ body: @escaping @Sendable (_ port: Int) async throws -> T
+    ) async throws -> T {
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let app = try makeApplication(
+            sentral: sentral, configuration: configuration, logger: logger, taskRunner: taskRunner,
+            onListening: { _, port in portContinuation.yield(port) })
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        return try await withThrowingTaskGroup(of: T?.self) { tasks in
+            tasks.addTask {
+                try await group.run()
+                return nil
+            }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw CancellationError() }
+            let result: T
+            do {
+                result = try await body(port)
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            while let _ = try await tasks.next() {}
+            return result
+        }
     }
 
     /// `dataverket serve`: opens the store, applies migrations, serves until SIGINT/SIGTERM, then drains.
@@ -112,13 +145,16 @@ struct Housekeeping: Service {
     let logger: Logger
 
     func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            do {
-                try await sentral.housekeeping()
-            } catch {
-                logger.warning("housekeeping failed", metadata: ["error": "\(error)"])
+        // Graceful shutdown cancels the hourly sleep instead of waiting it out.
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await sentral.housekeeping()
+                } catch {
+                    logger.warning("housekeeping failed", metadata: ["error": "\(error)"])
+                }
+                try await Task.sleep(for: .seconds(3600))
             }
-            try? await Task.sleep(for: .seconds(3600))
         }
     }
 }

@@ -74,9 +74,9 @@ enum Idempotency {
         create: () async throws -> T
     ) async throws -> (T, replayed: Bool) {
         guard let key else { return (try await create(), false) }
+        // Default (numeric) date coding keeps sub-second precision, so a replay is identical to the original.
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
         let print = String(decoding: try encoder.encode(fingerprint), as: UTF8.self)
         let table = session.table("api", "idempotency_keys")
         let cutoff = StoreTime.now() - Int64(retention.components.seconds) * 1_000_000
@@ -87,7 +87,6 @@ enum Idempotency {
                 throw DataverketError(.idempotencyKeyReused, "Idempotency-Key '\(key)' was already used with a different request")
             }
             let decoder = JSONDecoder()
-            decoder.dateDecodingStrategy = .iso8601
             let stored = try row.decode(column: "response", as: String.self)
             return (try decoder.decode(T.self, from: Data(stored.utf8)), true)
         }

@@ -1,0 +1,110 @@
+import ArgumentParser
+import DataverketClient
+import DataverketCore
+import DataverketServer
+import DataverketStore
+import Foundation
+import Logging
+import PostgresNIO
+import Sentral
+import SQLKit
+
+/// `dv-bench api`: create-project and get-project through the whole HTTP stack (SDK client → server →
+/// store), against a raw SQL insert/select loop on the same backend in the same run.
+struct APIBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "api", abstract: "API throughput and latency vs raw SQL.")
+
+    @Option(help: "Requests per measured operation.") var requests = 2000
+    @Option(help: "Concurrent clients.") var concurrency = 8
+    @Option(help: "Backends: sqlite, postgres, or both (comma-separated).") var backends = "sqlite,postgres"
+    @Option(help: "PostgreSQL admin URL (a fresh database is created for the run).")
+    var postgresURL = ProcessInfo.processInfo.environment["DV_BENCH_POSTGRES_URL"] ?? "postgres://dataverket@127.0.0.1:55432/postgres"
+
+    func run() async throws {
+        let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+        print("# dv-bench api — \(requests) requests per operation, concurrency \(concurrency)")
+        print("backend    operation        req/s     p50 ms   p99 ms   vs raw SQL")
+        for backend in backends.split(separator: ",").map(String.init) {
+            let (database, cleanup) = try await open(backend, logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await database.backend.run() }
+                defer { group.cancelAll() }
+                let sentral = ControlPlane(database: database)
+                _ = try await sentral.migrate()
+                let results = try await measure(sentral: sentral, logger: logger)
+                for (api, raw) in results {
+                    for m in [api, raw] {
+                        let ratio = m.name.hasPrefix("raw") ? "1.00" : String(format: "%.2f×", raw.perSecond / api.perSecond)
+                        print(String(format: "%-10@ %-15@ %8.0f   %6@   %6@   %@", backend as NSString, m.name as NSString,
+                                     m.perSecond, milliseconds(m.percentile(0.5)) as NSString,
+                                     milliseconds(m.percentile(0.99)) as NSString, ratio as NSString))
+                    }
+                }
+            }
+            try await database.backend.close()
+            try await cleanup()
+        }
+        print("(ratio = raw SQL ops/s ÷ API req/s: how many times the full HTTP path costs over the bare query)")
+    }
+
+    func measure(sentral: ControlPlane, logger: Logger) async throws -> [(Measurement, Measurement)] {
+        let database = sentral.database
+        let requests = self.requests
+        let concurrency = self.concurrency
+        try await database.transaction { session in
+            try await session.run("CREATE TABLE IF NOT EXISTS bench_raw (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, name TEXT NOT NULL, labels TEXT NOT NULL, version BIGINT NOT NULL, created_at BIGINT NOT NULL)")
+        }
+        let configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
+        return try await DataverketServer.withRunning(sentral: sentral, configuration: configuration, logger: logger) { port in
+            let client = DataverketClient.make(serverURL: URL(string: "http://127.0.0.1:\(port)")!)
+            _ = try await client.createTenant(body: .json(.init(name: "bench"))).created
+            let create = try await Measurement.run("create-project", count: requests, concurrency: concurrency) { index in
+                _ = try await client.createProject(path: .init(tenant: "bench"), body: .json(.init(name: "p\(index)"))).created
+            }
+            let get = try await Measurement.run("get-project", count: requests, concurrency: concurrency) { index in
+                _ = try await client.getProject(path: .init(tenant: "bench", project: "p\(index)")).ok
+            }
+            let rawInsert = try await Measurement.run("raw-insert", count: requests, concurrency: concurrency) { index in
+                try await database.transaction { session in
+                    try await session.run("""
+                        INSERT INTO bench_raw (id, tenant_id, name, labels, version, created_at)
+                        VALUES (\(bind: "r\(index)"), 'bench', \(bind: "p\(index)"), '{}', 1, \(bind: StoreTime.now()))
+                        """)
+                }
+            }
+            let rawSelect = try await Measurement.run("raw-select", count: requests, concurrency: concurrency) { index in
+                _ = try await database.read { session in
+                    try await session.first("SELECT id, name, labels, version FROM bench_raw WHERE tenant_id = 'bench' AND name = \(bind: "p\(index)")")
+                }
+            }
+            return [(create, rawInsert), (get, rawSelect)]
+        }
+    }
+
+    func open(_ backend: String, logger: Logger) async throws -> (Database, @Sendable () async throws -> Void) {
+        switch backend {
+        case "sqlite":
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dvbench-\(ULID.make())").path
+            let database = try await StoreConfiguration(databaseURL: nil, dataDirectory: directory).open(logger: logger)
+            return (database, { try? FileManager.default.removeItem(atPath: directory) })
+        case "postgres":
+            let name = "dvbench_\(ULID.make().lowercased())"
+            try await admin("CREATE DATABASE \(name)", logger: logger)
+            let url = postgresURL.replacingOccurrences(of: "/postgres", with: "/\(name)")
+            let database = try await StoreConfiguration(databaseURL: url, dataDirectory: "").open(logger: logger)
+            let admin = self.admin
+            return (database, { try await admin("DROP DATABASE \(name) WITH (FORCE)", logger) })
+        default:
+            throw ValidationError("unknown backend '\(backend)' (sqlite, postgres)")
+        }
+    }
+
+    func admin(_ statement: String, logger: Logger) async throws {
+        let client = PostgresClient(configuration: try PostgresBackend.configuration(url: postgresURL), backgroundLogger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            try await client.withConnection { _ = try await $0.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+        }
+    }
+}

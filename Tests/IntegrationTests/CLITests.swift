@@ -1,0 +1,127 @@
+import DVCommands
+import Foundation
+import Synchronization
+import Testing
+import Yams
+
+/// Captures what a `dv` invocation printed.
+final class Captured: Sendable {
+    let out = Mutex("")
+    let err = Mutex("")
+    var terminal: Terminal {
+        Terminal(out: { text in self.out.withLock { $0 += text + "\n" } }, err: { text in self.err.withLock { $0 += text + "\n" } })
+    }
+}
+
+/// Runs `dv ARGS` against `server`; returns exit code, stdout, stderr.
+func dv(_ server: TestServer?, _ arguments: String...) async -> (code: Int32, out: String, err: String) {
+    let captured = Captured()
+    var args = arguments
+    if let server { args += ["--server", server.baseURL] }
+    let code = await Terminal.$current.withValue(captured.terminal) {
+        await DVCLI.run(arguments: args)
+    }
+    return (code, captured.out.withLock { $0 }, captured.err.withLock { $0 })
+}
+
+@Suite("dv CLI")
+struct CLITests {
+    @Test("the README walkthrough: tenant, project, environment, list as JSON", arguments: Backend.allCases)
+    func walkthrough(_ backend: Backend) async throws {
+        try await withServer(backend) { server in
+            #expect(await dv(server, "tenant", "create", "acme").code == 0)
+            #expect(await dv(server, "project", "create", "web", "--tenant", "acme").code == 0)
+            #expect(await dv(server, "env", "create", "prod", "--tenant", "acme", "--project", "web", "-l", "tier=1").code == 0)
+            let list = await dv(server, "project", "list", "--tenant", "acme", "-o", "json")
+            #expect(list.code == 0)
+            let projects = try #require(try JSONSerialization.jsonObject(with: Data(list.out.utf8)) as? [[String: Any]])
+            #expect(projects.map { $0["name"] as? String } == ["web"])
+            #expect(projects.first?["tenant"] as? String == "acme")
+
+            let table = await dv(server, "env", "list", "-t", "acme", "-p", "web")
+            #expect(table.out.hasPrefix("NAME"))
+            #expect(table.out.contains("prod") && table.out.contains("tier=1"))
+
+            let yaml = await dv(server, "env", "get", "prod", "-t", "acme", "-p", "web", "-o", "yaml")
+            let decoded = try #require(try Yams.load(yaml: yaml.out) as? [String: Any])
+            #expect(decoded["name"] as? String == "prod")
+            #expect((decoded["labels"] as? [String: String]) == ["tier": "1"])
+
+            let updated = await dv(server, "tenant", "update", "acme", "--label", "tier=gold", "--description", "Acme Corp", "-o", "json")
+            #expect(updated.code == 0)
+            #expect(updated.out.contains("\"version\" : 2"))
+        }
+    }
+
+    @Test("project delete --wait follows the task to success; task and audit commands show it", arguments: Backend.allCases)
+    func deleteAndTasks(_ backend: Backend) async throws {
+        try await withServer(backend) { server in
+            _ = await dv(server, "tenant", "create", "acme")
+            _ = await dv(server, "project", "create", "web", "-t", "acme")
+            _ = await dv(server, "env", "create", "prod", "-t", "acme", "-p", "web")
+            let deleted = await dv(server, "project", "delete", "web", "-t", "acme", "--wait", "-o", "json")
+            #expect(deleted.code == 0)
+            #expect(deleted.out.contains("\"state\" : \"succeeded\""))
+            let tasks = await dv(server, "task", "list", "--state", "succeeded", "-o", "json")
+            let items = try #require(try JSONSerialization.jsonObject(with: Data(tasks.out.utf8)) as? [[String: Any]])
+            #expect(items.count == 1)
+            let id = try #require(items.first?["id"] as? String)
+            #expect(await dv(server, "task", "get", id).out.contains("project.delete"))
+            #expect(await dv(server, "task", "wait", id).code == 0)
+            let cancel = await dv(server, "task", "cancel", id)
+            #expect(cancel.code == 1)
+            #expect(cancel.err.contains("409 conflict"))
+            let audit = await dv(server, "audit", "list", "--action", "environment.delete")
+            #expect(audit.code == 0 && audit.out.contains("environment/prod"))
+            #expect(await dv(server, "audit", "list", "--since", "1h").out.contains("tenant.create"))
+        }
+    }
+
+    @Test("errors: refused requests exit 1 with the server's reason; usage errors exit 64")
+    func errors() async throws {
+        try await withServer(.sqlite) { server in
+            _ = await dv(server, "tenant", "create", "acme")
+            let duplicate = await dv(server, "tenant", "create", "acme")
+            #expect(duplicate.code == 1)
+            #expect(duplicate.err.contains("already exists") && duplicate.err.contains("409"))
+            let badName = await dv(server, "tenant", "create", "Acme_Corp")
+            #expect(badName.code == 1 && badName.err.contains("DNS label") && badName.err.contains("422"))
+            let missing = await dv(server, "project", "get", "nope", "-t", "acme")
+            #expect(missing.code == 1 && missing.err.contains("not found"))
+            let hasProjects = await dv(server, "project", "create", "web", "-t", "acme")
+            #expect(hasProjects.code == 0)
+            let conflict = await dv(server, "tenant", "delete", "acme")
+            #expect(conflict.code == 1 && conflict.err.contains("delete them first"))
+
+            #expect(await dv(server, "tenant", "create", "x", "--label", "novalue").code == 64)
+            #expect(await dv(server, "tenant", "update", "acme").code == 64)
+            #expect(await dv(server, "task", "list", "--state", "sleeping").code == 64)
+            #expect(await dv(server, "tenant", "list", "--limit", "0").code == 64)
+            #expect(await dv(server, "audit", "list", "--since", "last tuesday").code == 64)
+            #expect(await dv(server, "project", "list").code == 64)
+            #expect(await dv(server, "frobnicate").code == 64)
+            let oversized = await dv(server, "tenant", "create", "big", "--description", String(repeating: "x", count: 5000))
+            #expect(oversized.code == 1 && oversized.err.contains("description"))
+        }
+    }
+
+    @Test("an unreachable or malformed server URL is a clear error")
+    func unreachable() async throws {
+        let refused = await dv(nil, "tenant", "list", "--server", "http://127.0.0.1:1")
+        #expect(refused.code == 1)
+        #expect(refused.err.contains("cannot reach the Dataverket server at http://127.0.0.1:1"))
+        let malformed = await dv(nil, "tenant", "list", "--server", "ftp://x")
+        #expect(malformed.code == 64)
+    }
+
+    @Test("list pages through everything, or stops at --limit")
+    func listPaging() async throws {
+        try await withServer(.sqlite) { server in
+            for index in 0..<12 { _ = try await server.client.createTenant(body: .json(.init(name: "t\(index)"))).created }
+            let all = await dv(server, "tenant", "list", "-o", "json")
+            #expect((try JSONSerialization.jsonObject(with: Data(all.out.utf8)) as? [Any])?.count == 12)
+            let some = await dv(server, "tenant", "list", "--limit", "5", "-o", "json")
+            #expect((try JSONSerialization.jsonObject(with: Data(some.out.utf8)) as? [Any])?.count == 5)
+        }
+    }
+}

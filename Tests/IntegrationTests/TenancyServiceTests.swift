@@ -1,0 +1,78 @@
+import DataverketCore
+import DataverketStore
+import Sentral
+import Testing
+
+/// Sentral's tenancy and task services, below HTTP, on both engines.
+@Suite("Tenancy and tasks (service level)")
+struct TenancyServiceTests {
+    @Test("creating an environment in a project that is being deleted is a conflict", arguments: Backend.allCases)
+    func noCreateWhileDeleting(_ backend: Backend) async throws {
+        try await withDatabase(backend) { database in
+            let sentral = ControlPlane(database: database)
+            _ = try await sentral.tenancy.createTenant(.init(name: "acme"), context: testContext)
+            _ = try await sentral.tenancy.createProject(tenant: "acme", .init(name: "web"), context: testContext)
+            let task = try await sentral.tenancy.deleteProject(tenant: "acme", "web", expected: nil, context: testContext)
+            #expect(task.state == .queued)
+            #expect(task.kind == "project.delete")
+            await #expect { try await sentral.tenancy.createEnvironment(tenant: "acme", project: "web", .init(name: "prod"), context: testContext) }
+                throws: { ($0 as? DataverketError)?.code == .conflict }
+            // A second delete returns the in-flight task rather than a second one.
+            let again = try await sentral.tenancy.deleteProject(tenant: "acme", "web", expected: nil, context: testContext)
+            #expect(again.id == task.id)
+        }
+    }
+
+    @Test("cancelling a queued task cancels it; a finished task cannot be cancelled", arguments: Backend.allCases)
+    func cancelQueued(_ backend: Backend) async throws {
+        try await withDatabase(backend) { database in
+            let sentral = ControlPlane(database: database)
+            _ = try await sentral.tenancy.createTenant(.init(name: "acme"), context: testContext)
+            _ = try await sentral.tenancy.createProject(tenant: "acme", .init(name: "web"), context: testContext)
+            let task = try await sentral.tenancy.deleteProject(tenant: "acme", "web", expected: nil, context: testContext)
+            let cancelled = try await sentral.tasks.cancel(task.id, context: testContext)
+            #expect(cancelled.state == .cancelled)
+            #expect(cancelled.reason == "cancelled by test:suite")
+            await #expect { try await sentral.tasks.cancel(task.id, context: testContext) }
+                throws: { ($0 as? DataverketError)?.code == .conflict }
+            await #expect { try await sentral.tasks.cancel("tsk_01M841FG94ZY8ZS953BJ4HXVBE", context: testContext) }
+                throws: { ($0 as? DataverketError)?.code == .notFound }
+        }
+    }
+
+    @Test("a task whose runner died is claimed again after its lease expires", arguments: Backend.allCases)
+    func leaseExpiry(_ backend: Backend) async throws {
+        try await withDatabase(backend) { database in
+            let sentral = ControlPlane(database: database)
+            _ = try await sentral.tenancy.createTenant(.init(name: "acme"), context: testContext)
+            _ = try await sentral.tenancy.createProject(tenant: "acme", .init(name: "web"), context: testContext)
+            let task = try await sentral.tenancy.deleteProject(tenant: "acme", "web", expected: nil, context: testContext)
+            let first = try await sentral.tasks.claim(owner: "dead", kinds: ["project.delete"], lease: .seconds(1), limit: 1)
+            #expect(first.map(\.id) == [task.id])
+            // While the lease holds, nobody else gets it.
+            #expect(try await sentral.tasks.claim(owner: "other", kinds: ["project.delete"], lease: .seconds(30), limit: 1).isEmpty)
+            try await Task.sleep(for: .milliseconds(1100))
+            let second = try await sentral.tasks.claim(owner: "other", kinds: ["project.delete"], lease: .seconds(30), limit: 1)
+            #expect(second.map(\.id) == [task.id])
+            #expect(second.first?.attempts == 2)
+            // The dead runner can no longer record an outcome.
+            await #expect { try await sentral.tasks.finish(task.id, owner: "dead", state: .succeeded, reason: nil) }
+                throws: { ($0 as? DataverketError)?.code == .conflict }
+        }
+    }
+
+    @Test("every mutation writes its outbox event in the same transaction", arguments: Backend.allCases)
+    func outbox(_ backend: Backend) async throws {
+        try await withDatabase(backend) { database in
+            let sentral = ControlPlane(database: database)
+            _ = try await sentral.tenancy.createTenant(.init(name: "acme"), context: testContext)
+            _ = try await sentral.tenancy.updateTenant("acme", change: .init(description: "x"), expected: 1, context: testContext)
+            let subjects = try await database.read { session in
+                try await session.all("SELECT subject FROM \(session.table("tasks", "outbox")) ORDER BY seq").map {
+                    try $0.decode(column: "subject", as: String.self)
+                }
+            }
+            #expect(subjects == ["dv.sentral.evt.tenant.created", "dv.sentral.evt.tenant.updated"])
+        }
+    }
+}
