@@ -35,12 +35,35 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
     ],
     targets: [
         // Domain core: identifiers, names, errors, the event envelope. No I/O.
         .target(
             name: "DataverketCore",
             dependencies: [.product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // NATS client on SwiftNIO: core protocol, request/reply, reconnect, TLS, JetStream.
+        .target(
+            name: "NATS",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The Bus: JetStream (production) and in-process (embedded) behind one protocol.
+        .target(
+            name: "DataverketBus",
+            dependencies: [
+                "DataverketCore", "NATS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         // One SQL layer (sql-kit) over embedded SQLite and PostgreSQL, with versioned migrations.
@@ -61,7 +84,7 @@ let package = Package(
         .target(
             name: "Sentral",
             dependencies: [
-                "DataverketCore", "DataverketStore",
+                "DataverketCore", "DataverketStore", "DataverketBus",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -78,7 +101,7 @@ let package = Package(
         .target(
             name: "DataverketServer",
             dependencies: [
-                "DataverketCore", "DataverketStore", "Sentral", "DataverketAPI",
+                "DataverketCore", "DataverketStore", "Sentral", "DataverketAPI", "DataverketBus",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
@@ -139,10 +162,30 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "DataverketBusTests",
+            dependencies: [
+                "DataverketBus", "DataverketCore", "NATS",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "NATSTests",
+            dependencies: [
+                "NATS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "DataverketCore", "DataverketStore", "Sentral", "DataverketServer", "DataverketClient",
-                "DataverketAPI", "DVCommands",
+                "DataverketAPI", "DVCommands", "DataverketBus",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -38,6 +38,15 @@ struct APIHandlers: APIProtocol {
         .ok(.init(body: .plainText(HTTPBody(try await metrics.render(tasks: sentral.tasks)))))
     }
 
+    func listServiceHealth(_ input: Operations.ListServiceHealth.Input) async throws -> Operations.ListServiceHealth.Output {
+        let items = await sentral.health.services().map { health in
+            Components.Schemas.ServiceHealth(
+                service: health.service, status: .init(rawValue: health.status) ?? .down, lastSeen: health.lastSeen,
+                version: health.version, datacenter: health.datacenter, instance: health.instance, detail: health.detail)
+        }
+        return .ok(.init(body: .json(.init(items: items))))
+    }
+
     // MARK: tenants
 
     func listTenants(_ input: Operations.ListTenants.Input) async throws -> Operations.ListTenants.Output {

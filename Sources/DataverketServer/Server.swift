@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import DataverketAPI
+import DataverketBus
 import DataverketCore
 import DataverketStore
 import Hummingbird
@@ -19,15 +20,21 @@ public struct ServerConfiguration: Sendable {
     public var port: Int
     public var dataDirectory: String
     public var databaseURL: String?
+    /// `DV_NATS_URL`: JetStream when set, the in-process bus otherwise.
+    public var natsURL: String?
+    /// The datacenter this process runs in (`DV_DATACENTER`), reported in heartbeats.
+    public var datacenter: String?
     public var maxBodyBytes: Int
     public var taskPollInterval: Duration
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "./.dataverket",
-                databaseURL: String? = nil, maxBodyBytes: Int = 1 << 20, taskPollInterval: Duration = .seconds(1)) {
+                databaseURL: String? = nil, natsURL: String? = nil, maxBodyBytes: Int = 1 << 20,
+                taskPollInterval: Duration = .seconds(1)) {
         self.host = host
         self.port = port
         self.dataDirectory = dataDirectory
         self.databaseURL = databaseURL
+        self.natsURL = natsURL
         self.maxBodyBytes = maxBodyBytes
         self.taskPollInterval = taskPollInterval
     }
@@ -57,6 +64,7 @@ public enum DataverketServer {
     /// The HTTP application plus the background services that share its lifecycle.
     public static func makeApplication(
         sentral: ControlPlane, configuration: ServerConfiguration, logger: Logger, taskRunner: Bool = true,
+        bus: (any Bus)? = nil,
         onListening: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in }
     ) throws -> some ApplicationProtocol {
         let metrics = ServerMetrics()
@@ -74,6 +82,18 @@ public enum DataverketServer {
             },
             logger: logger)
         if taskRunner { app.addServices(runner) }
+        if let bus {
+            let instance = "sentral-\(ULID.make())"
+            app.addServices(
+                OutboxRelay(database: sentral.database, bus: bus, logger: logger),
+                HealthListener(registry: sentral.health, bus: bus, logger: logger),
+                HeartbeatPublisher(bus: bus, logger: logger) {
+                    let ready = (try? await sentral.database.ping(timeout: .seconds(1))) != nil
+                    return Heartbeat(service: "sentral", instance: instance, version: APIContract.version,
+                                     datacenter: configuration.datacenter, status: ready ? "healthy" : "degraded",
+                                     detail: ready ? nil : "store unreachable")
+                })
+        }
         app.addServices(Housekeeping(sentral: sentral, logger: logger))
         return app
     }
@@ -82,11 +102,11 @@ public enum DataverketServer {
     /// which receives the bound port; then shuts it down gracefully. For tests, benchmarks and embedding.
     public static func withRunning<T: Sendable>(
         sentral: ControlPlane, configuration: ServerConfiguration, logger: Logger, taskRunner: Bool = true,
-        _ body: @escaping @Sendable (_ port: Int) async throws -> T
+        bus: (any Bus)? = nil, _ body: @escaping @Sendable (_ port: Int) async throws -> T
     ) async throws -> T {
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = try makeApplication(
-            sentral: sentral, configuration: configuration, logger: logger, taskRunner: taskRunner,
+            sentral: sentral, configuration: configuration, logger: logger, taskRunner: taskRunner, bus: bus,
             onListening: { _, port in portContinuation.yield(port) })
         let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         return try await withThrowingTaskGroup(of: T?.self) { tasks in
@@ -114,14 +134,18 @@ public enum DataverketServer {
         let database = try await configuration.store.open(logger: logger)
         logger.info("store opened", metadata: ["backend": "\(database.kind)"])
         let sentral = ControlPlane(database: database)
+        let bus = try await BusConfiguration.open(natsURL: configuration.natsURL, logger: logger)
+        logger.info("bus opened", metadata: ["bus": "\(configuration.natsURL == nil ? "in-process" : "jetstream")"])
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await database.backend.run() }
             let applied = try await sentral.migrate()
             if !applied.isEmpty { logger.info("migrations applied", metadata: ["count": "\(applied.count)"]) }
-            let app = try makeApplication(sentral: sentral, configuration: configuration, logger: logger)
+            try await bus.provision()
+            let app = try makeApplication(sentral: sentral, configuration: configuration, logger: logger, bus: bus)
             try await app.runService()
             group.cancelAll()
         }
+        await bus.close()
         try await database.backend.close()
         logger.info("stopped")
     }

@@ -29,6 +29,8 @@ public protocol DatabaseBackend: Sendable {
 public struct Database: Sendable {
     public let backend: any DatabaseBackend
     public let logger: Logger
+    /// Signalled after every committed transaction in this process (the outbox relay waits on it).
+    public let commits = Signal()
 
     public init(backend: any DatabaseBackend, logger: Logger) {
         self.backend = backend
@@ -56,6 +58,7 @@ public struct Database: Sendable {
                 do {
                     let result = try await body(Session(sql: sql, kind: kind))
                     try await sql.raw("COMMIT").run()
+                    commits.signal()
                     return result
                 } catch {
                     try? await sql.raw("ROLLBACK").run()
@@ -132,4 +135,57 @@ public struct TableName: SQLExpression, Sendable, CustomStringConvertible {
     }
 
     public var description: String { qualified ? "\(schema).\(name)" : "\(schema)_\(name)" }
+}
+
+/// A level-triggered wake-up signal within one process: any number signal, waiters wake (all of them).
+/// A signal with no waiter is remembered until the next wait.
+public struct Signal: Sendable {
+    private let state = SignalState()
+
+    public init() {}
+
+    public func signal() {
+        Task { await state.fire() }
+    }
+
+    /// Waits for a signal or `timeout`, whichever comes first.
+    public func wait(timeout: Duration) async {
+        let state = self.state
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await state.wait() }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                await state.wakeAll()
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+}
+
+actor SignalState {
+    private var pending = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func fire() {
+        if waiters.isEmpty {
+            pending = true
+        } else {
+            wakeAll()
+        }
+    }
+
+    func wait() async {
+        if pending {
+            pending = false
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func wakeAll() {
+        let current = waiters
+        waiters.removeAll()
+        for waiter in current { waiter.resume() }
+    }
 }

@@ -96,12 +96,14 @@ public struct ControlPlane: Sendable {
     public let tasks: Tasks
     public let tenancy: Tenancy
     public let audit: AuditLog
+    public let health: HealthRegistry
 
-    public init(database: Database) {
+    public init(database: Database, health: HealthRegistry = HealthRegistry()) {
         self.database = database
         self.tasks = Tasks(database: database)
         self.tenancy = Tenancy(database: database, tasks: tasks)
         self.audit = AuditLog(database: database)
+        self.health = health
     }
 
     public func migrate() async throws -> [String] {
@@ -113,8 +115,14 @@ public struct ControlPlane: Sendable {
         ["project.delete": tenancy.projectDeletion]
     }
 
-    /// Periodic housekeeping: expired idempotency keys.
+    /// Periodic housekeeping: expired idempotency keys, outbox rows published more than 7 days ago.
     public func housekeeping() async throws {
         try await database.transaction { try await Idempotency.purgeExpired($0) }
+        let cutoff = StoreTime.now() - 7 * 86_400 * 1_000_000
+        try await database.transaction { session in
+            try await session.run("""
+                DELETE FROM \(session.table("tasks", "outbox")) WHERE published_at IS NOT NULL AND published_at < \(bind: cutoff)
+                """)
+        }
     }
 }

@@ -64,6 +64,15 @@ public enum SentralSchema {
             ]
         ),
         Migration(
+            context: "tasks", version: 2, name: "outbox relay lease",
+            statements: [
+                """
+                CREATE TABLE ${tasks.leases} (
+                    name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at BIGINT NOT NULL)
+                """,
+            ]
+        ),
+        Migration(
             context: "audit", version: 1, name: "audit records",
             postgresOnly: ["CREATE SCHEMA IF NOT EXISTS audit"],
             statements: [

@@ -309,28 +309,5 @@ public struct Tasks: Sendable {
     }
 }
 
-/// A level-triggered wake-up signal between enqueuers and the runner, within one process.
-/// One waiter at a time (the runner).
-public struct TaskWakeups: Sendable {
-    private let stream: AsyncStream<Void>
-    private let continuation: AsyncStream<Void>.Continuation
-
-    public init() {
-        (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-    }
-
-    public func signal() { continuation.yield() }
-
-    /// Waits for a signal or `timeout`, whichever comes first.
-    public func wait(timeout: Duration) async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { [stream] in
-                var iterator = stream.makeAsyncIterator()
-                _ = await iterator.next()
-            }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            await group.next()
-            group.cancelAll()
-        }
-    }
-}
+/// Wakes the task runner when a task is queued in this process.
+public typealias TaskWakeups = Signal

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import DataverketBus
 import DataverketClient
 import DataverketCore
 import DataverketServer
@@ -99,16 +100,20 @@ struct TestServer: Sendable {
 }
 
 /// Runs `body` against a live server on `backend`, with or without the task runner.
-func withServer(_ backend: Backend, runner: Bool = true, _ body: @Sendable @escaping (TestServer) async throws -> Void) async throws {
+func withServer(_ backend: Backend, runner: Bool = true, bus: (any Bus)? = nil,
+                _ body: @Sendable @escaping (TestServer) async throws -> Void) async throws {
     try await withDatabase(backend) { database in
-        try await runServer(ControlPlane(database: database), runner: runner, body)
+        try await runServer(ControlPlane(database: database), runner: runner, bus: bus, body)
     }
 }
 
 /// Serves `sentral` on a free loopback port for the duration of `body`.
-func runServer(_ sentral: ControlPlane, runner: Bool = true, _ body: @Sendable @escaping (TestServer) async throws -> Void) async throws {
-    let configuration = ServerConfiguration(host: "127.0.0.1", port: 0, taskPollInterval: .milliseconds(50))
-    try await DataverketServer.withRunning(sentral: sentral, configuration: configuration, logger: quietLogger, taskRunner: runner) { port in
+func runServer(_ sentral: ControlPlane, runner: Bool = true, bus: (any Bus)? = nil,
+               _ body: @Sendable @escaping (TestServer) async throws -> Void) async throws {
+    var configuration = ServerConfiguration(host: "127.0.0.1", port: 0, taskPollInterval: .milliseconds(50))
+    configuration.datacenter = "osl1"
+    try await DataverketServer.withRunning(sentral: sentral, configuration: configuration, logger: quietLogger,
+                                           taskRunner: runner, bus: bus) { port in
         try await body(TestServer(baseURL: "http://127.0.0.1:\(port)", database: sentral.database, sentral: sentral))
     }
 }

@@ -1,0 +1,132 @@
+import DataverketBus
+import DataverketCore
+import DataverketStore
+import Foundation
+import Logging
+import ServiceLifecycle
+import SQLKit
+
+/// Publishes the transactional outbox to the bus.
+///
+/// Rows are published in `seq` order (so per resource in the order they were written), each with its event
+/// id as the bus dedupe key, and marked published after the bus acknowledged them. A relay that dies
+/// between publishing and marking republishes on restart; the bus drops the duplicate (same id within the
+/// duplicate window), so every event reaches the bus once. One relay is active at a time: it holds a
+/// lease row (`tasks.leases`, name `outbox-relay`) that it renews while it runs; others wait for it to
+/// lapse.
+public struct OutboxRelay: Service {
+    public let database: Database
+    public let bus: any Bus
+    public let logger: Logger
+    public var owner: String
+    public var batchSize: Int
+    public var pollInterval: Duration
+    public var lease: Duration
+
+    public init(database: Database, bus: any Bus, logger: Logger, batchSize: Int = 200, pollInterval: Duration = .milliseconds(250), lease: Duration = .seconds(15)) {
+        self.database = database
+        self.bus = bus
+        self.logger = logger
+        self.owner = "relay-\(ULID.make())"
+        self.batchSize = batchSize
+        self.pollInterval = pollInterval
+        self.lease = lease
+    }
+
+    public func run() async throws {
+        logger.info("outbox relay started", metadata: ["owner": "\(owner)"])
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                guard try await tryLease() else {
+                    try? await Task.sleep(for: pollInterval * 4)
+                    continue
+                }
+                let published = try await relayOnce()
+                if published == 0 { await database.commits.wait(timeout: pollInterval) }
+            } catch is CancellationError {
+                break
+            } catch {
+                logger.warning("outbox relay pass failed; retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: pollInterval * 4)
+            }
+        }
+        try? await releaseLease()
+        logger.info("outbox relay stopped")
+    }
+
+    /// Publishes up to one batch of unpublished events in order; returns how many were published.
+    public func relayOnce() async throws -> Int {
+        let rows = try await database.read { session in
+            try await session.all("""
+                SELECT seq, event_id, subject, payload FROM \(session.table("tasks", "outbox"))
+                WHERE published_at IS NULL ORDER BY seq LIMIT \(bind: batchSize)
+                """).map { row in
+                (seq: try row.decode(column: "seq", as: Int64.self),
+                 id: try row.decode(column: "event_id", as: String.self),
+                 subject: try row.decode(column: "subject", as: String.self),
+                 payload: try row.decode(column: "payload", as: String.self))
+            }
+        }
+        guard !rows.isEmpty else { return 0 }
+        var lastPublished: Int64?
+        do {
+            for row in rows {
+                try await bus.publish(BusMessage(
+                    subject: row.subject, id: row.id, payload: Array(row.payload.utf8),
+                    headers: ["Content-Type": "application/cloudevents+json"]))
+                lastPublished = row.seq
+            }
+        } catch {
+            if let lastPublished { try await markPublished(through: lastPublished) }
+            throw error
+        }
+        try await markPublished(through: rows[rows.count - 1].seq)
+        return rows.count
+    }
+
+    private func markPublished(through seq: Int64) async throws {
+        try await database.transaction { session in
+            try await session.run("""
+                UPDATE \(session.table("tasks", "outbox")) SET published_at = \(bind: StoreTime.now())
+                WHERE published_at IS NULL AND seq <= \(bind: seq)
+                """)
+        }
+    }
+
+    /// Takes or renews the relay lease; false while another live relay holds it.
+    public func acquireLease() async throws -> Bool {
+        let now = StoreTime.now()
+        let expires = now + Int64(lease.components.seconds) * 1_000_000
+        return try await database.transaction { session in
+            let table = session.table("tasks", "leases")
+            let taken = try await session.affected("""
+                UPDATE \(table) SET owner = \(bind: owner), expires_at = \(bind: expires)
+                WHERE name = 'outbox-relay' AND (owner = \(bind: owner) OR expires_at < \(bind: now)) RETURNING name
+                """)
+            if taken == 1 { return true }
+            let exists = try await session.first("SELECT owner FROM \(table) WHERE name = 'outbox-relay'") != nil
+            if exists { return false }
+            try await session.run("""
+                INSERT INTO \(table) (name, owner, expires_at) VALUES ('outbox-relay', \(bind: owner), \(bind: expires))
+                """)
+            return true
+        }
+    }
+
+    /// `acquireLease`, treating a lost race to create the lease row as "held by another".
+    func tryLease() async throws -> Bool {
+        do {
+            return try await acquireLease()
+        } catch let error as DataverketError where error.code == .alreadyExists {
+            return false
+        }
+    }
+
+    private func releaseLease() async throws {
+        try await database.transaction { session in
+            try await session.run("""
+                DELETE FROM \(session.table("tasks", "leases")) WHERE name = 'outbox-relay' AND owner = \(bind: owner)
+                """)
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import Synchronization
+import Testing
+
+/// The real `dataverket` binary: the contract's log line, JSON logs with correlation IDs, graceful shutdown.
+@Suite("dataverket serve (process)")
+struct ServerProcessTests {
+    /// The built executables sit next to the test bundle in .build/<config>/.
+    static var binDirectory: URL {
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: url.appendingPathComponent("dataverket").path), url.path != "/" {
+            url.deleteLastPathComponent()
+        }
+        return url
+    }
+
+    @Test("serve logs `listening on`, answers, logs JSON with correlation IDs, and stops cleanly on SIGTERM")
+    func serveAndStop() async throws {
+        let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("dvproc-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dataDirectory) }
+        let process = Process()
+        process.executableURL = Self.binDirectory.appendingPathComponent("dataverket")
+        process.arguments = ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDirectory.path]
+        var environment = ProcessInfo.processInfo.environment
+        environment["DV_DATABASE_URL"] = nil
+        process.environment = environment
+        let stderr = Pipe()
+        process.standardError = stderr
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+
+        // Read log lines until the listening line (bounded by a deadline).
+        let capture = LineCapture(handle: stderr.fileHandleForReading)
+        #expect(await capture.waitFor { $0.contains { $0.contains("listening on http://127.0.0.1:") } })
+        let listening = try #require(capture.lines.withLock { $0.first { $0.contains("listening on http://127.0.0.1:") } })
+        let range = try #require(listening.range(of: "listening on http://127.0.0.1:"))
+        let bound = try #require(Int(listening[range.upperBound...].prefix { $0.isNumber }))
+
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(bound)/v1/tenants")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "X-Correlation-ID", value: "proc-test-1")
+        request.body = .bytes(ByteBuffer(string: #"{"name":"acme"}"#))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        #expect(response.status.code == 201)
+        #expect(FileManager.default.fileExists(atPath: dataDirectory.appendingPathComponent("dataverket.sqlite").path))
+
+        process.interrupt()  // SIGINT: graceful shutdown, same path as SIGTERM
+        for _ in 0..<300 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!process.isRunning, "the server did not stop within 15 s of SIGINT")
+        #expect(await capture.waitFor(attempts: 40) { $0.contains { $0.contains("\"msg\":\"stopped\"") } })
+        #expect(process.terminationStatus == 0)
+        let lines = capture.lines.withLock { $0 }
+        let requestLine = try #require(lines.first { $0.contains("\"msg\":\"request\"") })
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(requestLine.utf8)) as? [String: String])
+        #expect(object["correlation_id"] == "proc-test-1")
+        #expect(object["status"] == "201")
+    }
+}
+
+/// Collects a pipe's lines as they arrive.
+final class LineCapture: Sendable {
+    let lines = Mutex<[String]>([])
+    let eof = Mutex(false)
+    private let pending = Mutex(Data())
+
+    init(handle: FileHandle) {
+        handle.readabilityHandler = { [self] handle in
+            let chunk = handle.availableData
+            if chunk.isEmpty {
+                handle.readabilityHandler = nil
+                eof.withLock { $0 = true }
+                return
+            }
+            let complete: [String] = pending.withLock { buffer in
+                buffer.append(chunk)
+                var out: [String] = []
+                while let newline = buffer.firstIndex(of: 0x0A) {
+                    out.append(String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self))
+                    buffer.removeSubrange(buffer.startIndex...newline)
+                }
+                return out
+            }
+            lines.withLock { $0 += complete }
+        }
+    }
+
+    /// Polls (every 50 ms, at most `attempts` times) until `condition` holds for the lines so far.
+    func waitFor(attempts: Int = 300, _ condition: ([String]) -> Bool) async -> Bool {
+        for _ in 0..<attempts {
+            if lines.withLock({ condition($0) }) { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return false
+    }
+}
