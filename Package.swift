@@ -143,7 +143,7 @@ let package = Package(
         .target(
             name: "DataverketBench",
             dependencies: [
-                "DataverketServer", "DataverketStore", "Sentral", "DataverketClient", "DataverketAPI",
+                "DataverketServer", "DataverketStore", "Sentral", "DataverketClient", "DataverketAPI", "DataverketBus",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DataverketBus
 import DataverketClient
 import DataverketCore
 import DataverketServer
@@ -55,7 +56,9 @@ struct APIBench: AsyncParsableCommand {
             try await session.run("CREATE TABLE IF NOT EXISTS bench_raw (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, name TEXT NOT NULL, labels TEXT NOT NULL, version BIGINT NOT NULL, created_at BIGINT NOT NULL)")
         }
         let configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
-        return try await DataverketServer.withRunning(sentral: sentral, configuration: configuration, logger: logger) { port in
+        let bus = InProcessBus(logger: logger)
+        try await bus.provision()
+        return try await DataverketServer.withRunning(sentral: sentral, configuration: configuration, logger: logger, bus: bus) { port in
             let client = DataverketClient.make(serverURL: URL(string: "http://127.0.0.1:\(port)")!)
             _ = try await client.createTenant(body: .json(.init(name: "bench"))).created
             let create = try await Measurement.run("create-project", count: requests, concurrency: concurrency) { index in

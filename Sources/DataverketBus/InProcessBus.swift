@@ -237,9 +237,10 @@ public actor InProcessBus: Bus {
 
     func fetch(_ key: ConsumerKey, batch: Int, wait: Duration) async throws -> [BusDelivery] {
         guard batch >= 1, batch <= 10_000 else { throw DataverketError.invalid("batch", "must be in 1...10000") }
+        try ensureOpen()
         let deadline = clock.now.advanced(by: max(wait, .zero))
         while true {
-            if closed { return [] }
+            if closed { return [] }  // closed while waiting: the fetch ends empty
             guard consumers[key] != nil else {
                 throw DataverketError(.notFound, "consumer '\(key.name)' on \(key.stream) no longer exists")
             }

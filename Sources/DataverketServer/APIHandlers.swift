@@ -6,6 +6,7 @@ import Foundation
 import DataverketAPI
 import DataverketCore
 import OpenAPIRuntime
+import DataverketStore
 import Sentral
 
 /// The generated `APIProtocol` implemented over Sentral. Handlers translate and delegate; errors are
@@ -166,6 +167,27 @@ struct APIHandlers: APIProtocol {
             resourceID: input.query.resource)
         let page = try await sentral.tasks.list(filter, limit: input.query.limit, cursor: input.query.cursor)
         return .ok(.init(body: .json(.init(items: page.items.map(Components.Schemas.Task.init), nextCursor: page.nextCursor))))
+    }
+
+    func createTask(_ input: Operations.CreateTask.Input) async throws -> Operations.CreateTask.Output {
+        guard case .json(let body) = input.body else { throw unsupportedBody }
+        let milliseconds = body.milliseconds ?? 0
+        let failAttempts = body.failAttempts ?? 0
+        guard (0...600_000).contains(milliseconds) else { throw DataverketError.invalid("milliseconds", "must be 0–600000") }
+        guard (0...10).contains(failAttempts) else { throw DataverketError.invalid("failAttempts", "must be 0–10") }
+        let params = try JSONText(encoding: BuiltinTasks.SleepParameters(milliseconds: milliseconds, failAttempts: failAttempts)).text
+        let context = scope.operation()
+        let kind = body.kind.rawValue
+        let task = try await sentral.database.transaction { session in
+            let id = ResourceID.generate(prefix: "eng").rawValue
+            let task = try await sentral.tasks.enqueue(
+                session, kind: kind, resource: ResourceRef(kind: "engine", id: id, name: kind), tenantID: nil, projectID: nil,
+                context: context, params: params)
+            try await Audit.append(session, context: context, action: "task.create", resource: ResourceRef(kind: "task", id: task.id, name: kind),
+                                   tenantID: nil, projectID: nil, beforeVersion: nil, afterVersion: 1)
+            return task
+        }
+        return .accepted(.init(headers: .init(location: "/v1/tasks/\(task.id)"), body: .json(.init(task))))
     }
 
     func getTask(_ input: Operations.GetTask.Input) async throws -> Operations.GetTask.Output {

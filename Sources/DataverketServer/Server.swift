@@ -25,18 +25,15 @@ public struct ServerConfiguration: Sendable {
     /// The datacenter this process runs in (`DV_DATACENTER`), reported in heartbeats.
     public var datacenter: String?
     public var maxBodyBytes: Int
-    public var taskPollInterval: Duration
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "./.dataverket",
-                databaseURL: String? = nil, natsURL: String? = nil, maxBodyBytes: Int = 1 << 20,
-                taskPollInterval: Duration = .seconds(1)) {
+                databaseURL: String? = nil, natsURL: String? = nil, maxBodyBytes: Int = 1 << 20) {
         self.host = host
         self.port = port
         self.dataDirectory = dataDirectory
         self.databaseURL = databaseURL
         self.natsURL = natsURL
         self.maxBodyBytes = maxBodyBytes
-        self.taskPollInterval = taskPollInterval
     }
 
     public var store: StoreConfiguration { StoreConfiguration(databaseURL: databaseURL, dataDirectory: dataDirectory) }
@@ -61,16 +58,15 @@ public enum DataverketServer {
         return router
     }
 
-    /// The HTTP application plus the background services that share its lifecycle.
+    /// The HTTP application plus the background services that share its lifecycle: the task engine
+    /// (outbox relay, projector, blocked-task resumer, Sentral's worker unless `worker` is false), the
+    /// health listener and Sentral's heartbeat, housekeeping.
     public static func makeApplication(
-        sentral: ControlPlane, configuration: ServerConfiguration, logger: Logger, taskRunner: Bool = true,
-        bus: (any Bus)? = nil,
+        sentral: ControlPlane, configuration: ServerConfiguration, logger: Logger, bus: any Bus, worker: Bool = true,
         onListening: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in }
     ) throws -> some ApplicationProtocol {
         let metrics = ServerMetrics()
         let router = try makeRouter(sentral: sentral, metrics: metrics, configuration: configuration)
-        let runner = TaskRunner(tasks: sentral.tasks, handlers: sentral.taskHandlers, logger: logger,
-                                pollInterval: configuration.taskPollInterval)
         let host = configuration.host
         var app = Application(
             router: router,
@@ -81,41 +77,42 @@ public enum DataverketServer {
                 await onListening(host, port)
             },
             logger: logger)
-        if taskRunner { app.addServices(runner) }
-        if let bus {
-            let instance = "sentral-\(ULID.make())"
-            app.addServices(
-                OutboxRelay(database: sentral.database, bus: bus, logger: logger),
-                HealthListener(registry: sentral.health, bus: bus, logger: logger),
-                HeartbeatPublisher(bus: bus, logger: logger) {
-                    let ready = (try? await sentral.database.ping(timeout: .seconds(1))) != nil
-                    return Heartbeat(service: "sentral", instance: instance, version: APIContract.version,
-                                     datacenter: configuration.datacenter, status: ready ? "healthy" : "degraded",
-                                     detail: ready ? nil : "store unreachable")
-                })
-        }
-        app.addServices(Housekeeping(sentral: sentral, logger: logger))
+        for service in sentral.engineServices(bus: bus, logger: logger, worker: worker) { app.addServices(service) }
+        let instance = "sentral-\(ULID.make())"
+        app.addServices(
+            HeartbeatPublisher(bus: bus, logger: logger) {
+                let ready = (try? await sentral.database.ping(timeout: .seconds(1))) != nil
+                return Heartbeat(service: "sentral", instance: instance, version: APIContract.version,
+                                 datacenter: configuration.datacenter, status: ready ? "healthy" : "degraded",
+                                 detail: ready ? nil : "store unreachable")
+            },
+            Housekeeping(sentral: sentral, logger: logger))
         return app
     }
 
     /// Runs the server on `configuration`'s address (port 0 picks a free one) for the duration of `body`,
     /// which receives the bound port; then shuts it down gracefully. For tests, benchmarks and embedding.
     public static func withRunning<T: Sendable>(
-        sentral: ControlPlane, configuration: ServerConfiguration, logger: Logger, taskRunner: Bool = true,
-        bus: (any Bus)? = nil, _ body: @escaping @Sendable (_ port: Int) async throws -> T
+        sentral: ControlPlane, configuration: ServerConfiguration, logger: Logger, bus: any Bus, worker: Bool = true,
+        _ body: @escaping @Sendable (_ port: Int) async throws -> T
     ) async throws -> T {
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = try makeApplication(
-            sentral: sentral, configuration: configuration, logger: logger, taskRunner: taskRunner, bus: bus,
+            sentral: sentral, configuration: configuration, logger: logger, bus: bus, worker: worker,
             onListening: { _, port in portContinuation.yield(port) })
         let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         return try await withThrowingTaskGroup(of: T?.self) { tasks in
             tasks.addTask {
+                // However the group ends, stop waiting for a port that will never come.
+                defer { portContinuation.finish() }
                 try await group.run()
                 return nil
             }
             var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw CancellationError() }
+            guard let port = await iterator.next() else {
+                while let _ = try await tasks.next() {}
+                throw DataverketError(.internal, "the server stopped before it listened")
+            }
             let result: T
             do {
                 result = try await body(port)
@@ -133,8 +130,8 @@ public enum DataverketServer {
     public static func serve(configuration: ServerConfiguration, logger: Logger) async throws {
         let database = try await configuration.store.open(logger: logger)
         logger.info("store opened", metadata: ["backend": "\(database.kind)"])
-        let sentral = ControlPlane(database: database)
         let bus = try await BusConfiguration.open(natsURL: configuration.natsURL, logger: logger)
+        let sentral = ControlPlane(database: database, bus: bus)
         logger.info("bus opened", metadata: ["bus": "\(configuration.natsURL == nil ? "in-process" : "jetstream")"])
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await database.backend.run() }

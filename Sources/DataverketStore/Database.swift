@@ -148,15 +148,12 @@ public struct Signal: Sendable {
         Task { await state.fire() }
     }
 
-    /// Waits for a signal or `timeout`, whichever comes first.
+    /// Waits for a signal or `timeout`, whichever comes first (or until the task is cancelled).
     public func wait(timeout: Duration) async {
         let state = self.state
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await state.wait() }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                await state.wakeAll()
-            }
+            group.addTask { try? await Task.sleep(for: timeout) }
             await group.next()
             group.cancelAll()
         }
@@ -165,27 +162,41 @@ public struct Signal: Sendable {
 
 actor SignalState {
     private var pending = false
-    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+    private var nextID: UInt64 = 0
 
     func fire() {
         if waiters.isEmpty {
             pending = true
         } else {
-            wakeAll()
+            let current = waiters
+            waiters.removeAll()
+            for waiter in current.values { waiter.resume() }
         }
     }
 
+    /// Returns at the next signal, or at once when one is pending; cancellation ends the wait.
     func wait() async {
         if pending {
             pending = false
             return
         }
-        await withCheckedContinuation { waiters.append($0) }
+        let id = nextID
+        nextID += 1
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                if Task.isCancelled {
+                    continuation.resume()
+                } else {
+                    waiters[id] = continuation
+                }
+            }
+        } onCancel: {
+            Task { await self.cancel(id) }
+        }
     }
 
-    func wakeAll() {
-        let current = waiters
-        waiters.removeAll()
-        for waiter in current { waiter.resume() }
+    private func cancel(_ id: UInt64) {
+        waiters.removeValue(forKey: id)?.resume()
     }
 }

@@ -6,6 +6,9 @@ import Foundation
 import DataverketCore
 import DataverketStore
 import SQLKit
+import DataverketBus
+import Logging
+import ServiceLifecycle
 
 /// An audit record as read back.
 public struct AuditEntry: Sendable, Hashable {
@@ -98,9 +101,9 @@ public struct ControlPlane: Sendable {
     public let audit: AuditLog
     public let health: HealthRegistry
 
-    public init(database: Database, health: HealthRegistry = HealthRegistry()) {
+    public init(database: Database, bus: (any Bus)? = nil, health: HealthRegistry = HealthRegistry()) {
         self.database = database
-        self.tasks = Tasks(database: database)
+        self.tasks = Tasks(database: database, bus: bus)
         self.tenancy = Tenancy(database: database, tasks: tasks)
         self.audit = AuditLog(database: database)
         self.health = health
@@ -110,9 +113,27 @@ public struct ControlPlane: Sendable {
         try await Migrator(database: database, migrations: SentralSchema.migrations).migrate()
     }
 
-    /// The task handlers Sentral itself provides.
-    public var taskHandlers: [String: TaskHandler] {
-        ["project.delete": tenancy.projectDeletion]
+    /// The task kinds Sentral's own worker runs.
+    public var taskKinds: [TaskKind] {
+        [tenancy.projectDeletion, BuiltinTasks.noop, BuiltinTasks.sleep()]
+    }
+
+    /// Sentral's worker and the services that drive the task engine, over `bus`.
+    public func engineServices(bus: any Bus, logger: Logger, worker: Bool = true) -> [any Service] {
+        var services: [any Service] = [
+            OutboxRelay(database: database, bus: bus, logger: logger),
+            TaskProjector(tasks: tasks, bus: bus, logger: logger),
+            BlockedTaskResumer(tasks: tasks, health: health, logger: logger),
+            HealthListener(registry: health, bus: bus, logger: logger),
+        ]
+        if worker {
+            let tasks = self.tasks
+            let health = self.health
+            services.append(TaskWorker(
+                service: "sentral", kinds: taskKinds, bus: bus, database: database, logger: logger,
+                shouldRun: { try await tasks.shouldRun($0) }, dependencyStatus: { await health.status(of: $0) }))
+        }
+        return services
     }
 
     /// Periodic housekeeping: expired idempotency keys, outbox rows published more than 7 days ago.

@@ -35,7 +35,14 @@ public struct OutboxRelay: Service {
 
     public func run() async throws {
         logger.info("outbox relay started", metadata: ["owner": "\(owner)"])
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        // Graceful shutdown cancels the loop: an unmarked batch is simply published again by the next relay.
+        await cancelWhenGracefulShutdown { await loop() }
+        try? await releaseLease()
+        logger.info("outbox relay stopped")
+    }
+
+    private func loop() async {
+        while !Task.isCancelled {
             do {
                 guard try await tryLease() else {
                     try? await Task.sleep(for: pollInterval * 4)
@@ -50,8 +57,6 @@ public struct OutboxRelay: Service {
                 try? await Task.sleep(for: pollInterval * 4)
             }
         }
-        try? await releaseLease()
-        logger.info("outbox relay stopped")
     }
 
     /// Publishes up to one batch of unpublished events in order; returns how many were published.

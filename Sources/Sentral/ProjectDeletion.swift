@@ -5,8 +5,8 @@ extension Tenancy {
     /// The `project.delete` task: removes the project's environments one by one (each its own audited
     /// transaction, so progress is visible and a crash resumes where it stopped), then the project.
     /// Cancelled midway, the project returns to `active` with the environments that remain.
-    public var projectDeletion: TaskHandler {
-        { execution in
+    public var projectDeletion: TaskKind {
+        TaskKind(name: "project.delete") { execution in
             let task = execution.task
             let context = execution.context
             let project = try await database.read { session -> Project in

@@ -73,6 +73,20 @@ public enum SentralSchema {
             ]
         ),
         Migration(
+            context: "tasks", version: 3, name: "bus-driven task engine",
+            statements: [
+                "ALTER TABLE ${tasks.tasks} ADD COLUMN service TEXT NOT NULL DEFAULT 'sentral'",
+                "ALTER TABLE ${tasks.tasks} ADD COLUMN deadline_at BIGINT NOT NULL DEFAULT 0",
+                "ALTER TABLE ${tasks.tasks} ADD COLUMN blocked_on TEXT",
+                """
+                CREATE TABLE ${tasks.processed} (
+                    consumer TEXT NOT NULL, message_id TEXT NOT NULL, processed_at BIGINT NOT NULL,
+                    PRIMARY KEY (consumer, message_id))
+                """,
+                "CREATE INDEX processed_at_idx ON ${tasks.processed} (processed_at)",
+            ]
+        ),
+        Migration(
             context: "audit", version: 1, name: "audit records",
             postgresOnly: ["CREATE SCHEMA IF NOT EXISTS audit"],
             statements: [

@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import DataverketBus
 import DataverketCore
 import DataverketStore
 import SQLKit
@@ -62,6 +63,8 @@ public struct TaskRecord: Codable, Sendable, Hashable {
     public var startedAt: Date?
     public var finishedAt: Date?
     public var version: Int64
+    /// The dependency a blocked task waits for.
+    public var blockedOn: String?
 }
 
 /// Filters for listing tasks.
@@ -76,42 +79,45 @@ public struct TaskFilter: Sendable {
     }
 }
 
-/// Sentral's task store: creation inside a mutation's transaction, reads, cancellation, and the
-/// claim/progress/finish operations the runner uses.
+/// Sentral's task store: creation inside a mutation's transaction (with the command for the worker in
+/// the outbox), reads, cancellation, and the projection of workers' reports onto the rows.
 public struct Tasks: Sendable {
     public let database: Database
-    /// Signalled whenever a task is queued in this process, so the runner need not wait for its poll.
-    public let wakeups: TaskWakeups
+    /// Where cancellations of running tasks are broadcast (`dv.task.ctl.cancel`), when there is a bus.
+    public let bus: (any Bus)?
 
-    public init(database: Database, wakeups: TaskWakeups = TaskWakeups()) {
+    public init(database: Database, bus: (any Bus)? = nil) {
         self.database = database
-        self.wakeups = wakeups
+        self.bus = bus
     }
 
     static let columns = """
         id, kind, state, reason, progress, correlation_id, resource_kind, resource_id, resource_name, tenant_id, project_id,
-        actor, params, attempts, cancel_requested, created_at, updated_at, started_at, finished_at, version
+        actor, params, attempts, cancel_requested, created_at, updated_at, started_at, finished_at, version, blocked_on
         """
 
-    /// Queues a task in the caller's transaction.
+    /// Queues a task in the caller's transaction and writes its command `dv.<service>.cmd.<kind>` to the
+    /// outbox, so the task exists if and only if its command will reach a worker.
     public func enqueue(
-        _ session: Session, kind: String, resource: ResourceRef, tenantID: String?, projectID: String?,
-        context: OperationContext, params: String = "{}"
+        _ session: Session, kind: String, service: String = "sentral", resource: ResourceRef, tenantID: String?,
+        projectID: String?, context: OperationContext, params: String = "{}", deadline: Duration = .seconds(3600)
     ) async throws -> TaskRecord {
         let now = Date()
         let task = TaskRecord(
             id: ResourceID.generate(prefix: "tsk", now: now).rawValue, kind: kind, state: .queued, reason: nil, progress: 0,
             correlationID: context.correlationID, resource: resource, tenantID: tenantID, projectID: projectID,
             actor: context.actor, params: params, attempts: 0, cancelRequested: false, createdAt: now, updatedAt: now,
-            startedAt: nil, finishedAt: nil, version: 1)
+            startedAt: nil, finishedAt: nil, version: 1, blockedOn: nil)
+        let deadlineAt = now.addingTimeInterval(Double(deadline.components.seconds))
         try await session.run("""
-            INSERT INTO \(session.table("tasks", "tasks")) (\(unsafeRaw: Self.columns))
+            INSERT INTO \(session.table("tasks", "tasks")) (\(unsafeRaw: Self.columns), service, deadline_at)
             VALUES (\(bind: task.id), \(bind: kind), 'queued', NULL, 0, \(bind: task.correlationID), \(bind: resource.kind),
                 \(bind: resource.id), \(bind: resource.name), \(bind: tenantID), \(bind: projectID), \(bind: task.actor),
-                \(bind: params), 0, 0, \(bind: StoreTime.encode(now)), \(bind: StoreTime.encode(now)), NULL, NULL, 1)
+                \(bind: params), 0, 0, \(bind: StoreTime.encode(now)), \(bind: StoreTime.encode(now)), NULL, NULL, 1, NULL,
+                \(bind: service), \(bind: StoreTime.encode(deadlineAt)))
             """)
         try await Self.emit(session, task, verb: "queued")
-        wakeups.signal()
+        try await Self.command(session, task, service: service, deadline: deadlineAt)
         return task
     }
 
@@ -154,9 +160,10 @@ public struct Tasks: Sendable {
         }
     }
 
-    /// Cancels a queued or blocked task at once; asks a running one to stop. Finished tasks are a conflict.
+    /// Cancels a queued or blocked task at once; asks a running one to stop (the cancellation is broadcast
+    /// to the workers, and the task ends `cancelled` when its worker reports it). Finished tasks are a conflict.
     public func cancel(_ id: String, context: OperationContext) async throws -> TaskRecord {
-        try await database.transaction { session in
+        let updated = try await database.transaction { session in
             guard let task = try await find(session, id) else { throw DataverketError.notFound("task", id) }
             if task.state.isTerminal {
                 throw DataverketError(.conflict, "task \(id) already \(task.state); only queued, blocked or running tasks can be cancelled")
@@ -171,7 +178,7 @@ public struct Tasks: Sendable {
             } else {
                 try await session.run("""
                     UPDATE \(session.table("tasks", "tasks")) SET state = 'cancelled', reason = \(bind: reason), cancel_requested = 1,
-                        updated_at = \(bind: now), finished_at = \(bind: now), version = version + 1
+                        blocked_on = NULL, updated_at = \(bind: now), finished_at = \(bind: now), version = version + 1
                     WHERE id = \(bind: id)
                     """)
             }
@@ -182,6 +189,16 @@ public struct Tasks: Sendable {
             if updated.state == .cancelled { try await Self.emit(session, updated, verb: "cancelled") }
             return updated
         }
+        if let bus {
+            try? await bus.broadcast(BusMessage(subject: TaskControl.cancelSubject, id: ULID.make(), payload: Array(id.utf8)))
+        }
+        return updated
+    }
+
+    /// Whether a worker should (still) run the task: it exists, is not finished and not being cancelled.
+    public func shouldRun(_ id: String) async throws -> Bool {
+        guard let task = try await database.read({ try await find($0, id) }) else { return false }
+        return !task.state.isTerminal && !task.cancelRequested
     }
 
     /// The queued, running or blocked task of `kind` on a resource, if any.
@@ -194,74 +211,81 @@ public struct Tasks: Sendable {
         return try row.map(Self.decode)
     }
 
-    // MARK: runner operations
+    // MARK: projection of worker reports
 
-    /// Claims up to `limit` runnable tasks for `owner`: queued ones, and running ones whose lease expired
-    /// (their runner died). Each claim is a compare-and-swap on the version, so two runners never share one.
-    public func claim(owner: String, kinds: Set<String>, lease: Duration, limit: Int) async throws -> [TaskRecord] {
-        let now = StoreTime.now()
-        let candidates = try await database.read { session in
-            try await session.all("""
-                SELECT \(unsafeRaw: Self.columns) FROM \(session.table("tasks", "tasks"))
-                WHERE state = 'queued' OR (state = 'running' AND lease_expires_at < \(bind: now))
-                ORDER BY created_at LIMIT \(bind: limit * 4)
-                """).map(Self.decode)
-        }
-        var claimed: [TaskRecord] = []
-        for candidate in candidates where kinds.contains(candidate.kind) && claimed.count < limit {
-            let expires = now + Int64(lease.components.seconds) * 1_000_000
-            let task = try await database.transaction { session -> TaskRecord? in
-                let touched = try await session.affected("""
-                    UPDATE \(session.table("tasks", "tasks"))
-                    SET state = 'running', lease_owner = \(bind: owner), lease_expires_at = \(bind: expires),
-                        attempts = attempts + 1, started_at = COALESCE(started_at, \(bind: now)), updated_at = \(bind: now),
-                        version = version + 1
-                    WHERE id = \(bind: candidate.id) AND version = \(bind: candidate.version) RETURNING id
+    /// Applies one worker report to its task row. Finished tasks stay finished; reports for unknown tasks
+    /// are ignored. Returns whether the row changed.
+    @discardableResult
+    public func apply(_ report: TaskReport) async throws -> Bool {
+        try await database.transaction { session in
+            guard let task = try await find(session, report.taskID), !task.state.isTerminal else { return false }
+            let now = StoreTime.now()
+            let table = session.table("tasks", "tasks")
+            switch report.state {
+            case .running:
+                guard task.state != .blocked || report.attempt > task.attempts else { return false }
+                try await session.run("""
+                    UPDATE \(table) SET state = 'running', progress = \(bind: max(task.progress, min(100, report.progress))),
+                        reason = \(bind: report.reason), attempts = \(bind: max(task.attempts, report.attempt)),
+                        started_at = COALESCE(started_at, \(bind: now)), updated_at = \(bind: now), version = version + 1
+                    WHERE id = \(bind: task.id)
                     """)
-                guard touched == 1, let task = try await find(session, candidate.id) else { return nil }
-                if candidate.state == .queued { try await Self.emit(session, task, verb: "started") }
-                return task
+            case .blocked:
+                try await session.run("""
+                    UPDATE \(table) SET state = 'blocked', reason = \(bind: report.reason), blocked_on = \(bind: report.dependency),
+                        attempts = \(bind: max(task.attempts, report.attempt)), updated_at = \(bind: now), version = version + 1
+                    WHERE id = \(bind: task.id)
+                    """)
+            case .succeeded, .failed, .cancelled:
+                try await session.run("""
+                    UPDATE \(table) SET state = \(bind: report.state.rawValue), reason = \(bind: report.reason),
+                        progress = \(unsafeRaw: report.state == .succeeded ? "100" : "progress"),
+                        attempts = \(bind: max(task.attempts, report.attempt)), blocked_on = NULL,
+                        started_at = COALESCE(started_at, \(bind: now)), finished_at = \(bind: now), updated_at = \(bind: now),
+                        version = version + 1
+                    WHERE id = \(bind: task.id)
+                    """)
+            default:
+                return false
             }
-            if let task { claimed.append(task) }
+            let updated = try await find(session, task.id)!
+            if updated.state != task.state || updated.state.isTerminal {
+                try await Self.emit(session, updated, verb: updated.state.rawValue)
+            }
+            return true
         }
-        return claimed
     }
 
-    /// Records progress and extends the lease; returns whether cancellation was requested.
-    public func heartbeat(_ id: String, owner: String, progress: Int, lease: Duration) async throws -> Bool {
+    /// Blocked tasks waiting on `dependency`: queued again, each with a new command. Called when the
+    /// dependency reports healthy, so nothing retries while it is down.
+    @discardableResult
+    public func resumeBlocked(on dependency: String) async throws -> Int {
         try await database.transaction { session in
-            let now = StoreTime.now()
             let rows = try await session.all("""
-                UPDATE \(session.table("tasks", "tasks"))
-                SET progress = \(bind: min(100, max(0, progress))), lease_expires_at = \(bind: now + Int64(lease.components.seconds) * 1_000_000),
-                    updated_at = \(bind: now), version = version + 1
-                WHERE id = \(bind: id) AND lease_owner = \(bind: owner) AND state = 'running'
-                RETURNING cancel_requested
+                SELECT \(unsafeRaw: Self.columns), service, deadline_at FROM \(session.table("tasks", "tasks"))
+                WHERE state = 'blocked' AND blocked_on = \(bind: dependency) ORDER BY id
                 """)
-            guard let row = rows.first else {
-                throw DataverketError(.conflict, "task \(id) is no longer leased by this runner")
+            for row in rows {
+                let task = try Self.decode(row)
+                let service = try row.decode(column: "service", as: String.self)
+                let deadline = StoreTime.decode(try row.decode(column: "deadline_at", as: Int64.self))
+                try await session.run("""
+                    UPDATE \(session.table("tasks", "tasks")) SET state = 'queued', blocked_on = NULL,
+                        reason = \(bind: "resumed: \(dependency) is healthy again"), updated_at = \(bind: StoreTime.now()), version = version + 1
+                    WHERE id = \(bind: task.id)
+                    """)
+                try await Self.command(session, try await find(session, task.id)!, service: service, deadline: deadline)
             }
-            let task = try await find(session, id)!
-            try await Self.emit(session, task, verb: "progress")
-            return try row.decode(column: "cancel_requested", as: Int.self) != 0
+            return rows.count
         }
     }
 
-    /// Ends a task in `state` with `reason`.
-    public func finish(_ id: String, owner: String, state: TaskState, reason: String?) async throws {
-        precondition(state.isTerminal || state == .blocked)
-        try await database.transaction { session in
-            let now = StoreTime.now()
-            let touched = try await session.affected("""
-                UPDATE \(session.table("tasks", "tasks"))
-                SET state = \(bind: state.rawValue), reason = \(bind: reason),
-                    progress = \(unsafeRaw: state == .succeeded ? "100" : "progress"),
-                    finished_at = \(bind: state.isTerminal ? now : nil as Int64?), updated_at = \(bind: now),
-                    lease_owner = NULL, lease_expires_at = NULL, version = version + 1
-                WHERE id = \(bind: id) AND lease_owner = \(bind: owner) AND state = 'running' RETURNING id
-                """)
-            guard touched == 1 else { throw DataverketError(.conflict, "task \(id) is no longer leased by this runner") }
-            try await Self.emit(session, try await find(session, id)!, verb: state.rawValue)
+    /// Dependencies some blocked task waits on.
+    public func blockingDependencies() async throws -> Set<String> {
+        try await database.read { session in
+            Set(try await session.all("""
+                SELECT DISTINCT blocked_on FROM \(session.table("tasks", "tasks")) WHERE state = 'blocked' AND blocked_on IS NOT NULL
+                """).map { try $0.decode(column: "blocked_on", as: String.self) })
         }
     }
 
@@ -271,11 +295,22 @@ public struct Tasks: Sendable {
         try await session.first("SELECT \(unsafeRaw: Self.columns) FROM \(session.table("tasks", "tasks")) WHERE id = \(bind: id)").map(Self.decode)
     }
 
+    /// Sentral's notification that a task changed: `dv.sentral.evt.task.<verb>` (workers' reports use
+    /// `dv.task.evt.<verb>`).
     static func emit(_ session: Session, _ task: TaskRecord, verb: String) async throws {
         let event = CloudEvent(
-            source: "/dataverket/sentral/tasks", type: Subjects.task(verb: verb), subject: task.id,
+            source: "/dataverket/sentral/tasks", type: Subjects.event(service: "sentral", entity: "task", verb: verb), subject: task.id,
             data: try JSONText(encoding: task), correlationid: task.correlationID, tenant: task.tenantID,
             project: task.projectID, actor: task.actor)
+        try await Outbox.append(session, event: event, resourceKey: task.id)
+    }
+
+    /// The worker's command for `task`, in the outbox: `dv.<service>.cmd.<kind>`, a fresh event id per dispatch.
+    static func command(_ session: Session, _ task: TaskRecord, service: String, deadline: Date) async throws {
+        let event = CloudEvent(
+            source: "/dataverket/sentral/tasks", type: Subjects.command(service: service, action: task.kind), subject: task.id,
+            data: try JSONText(encoding: TaskCommand(task: task, deadline: deadline)), correlationid: task.correlationID,
+            tenant: task.tenantID, project: task.projectID, actor: task.actor)
         try await Outbox.append(session, event: event, resourceKey: task.id)
     }
 
@@ -305,7 +340,8 @@ public struct Tasks: Sendable {
             updatedAt: StoreTime.decode(try row.decode(column: "updated_at", as: Int64.self)),
             startedAt: try row.decode(column: "started_at", as: Int64?.self).map(StoreTime.decode),
             finishedAt: try row.decode(column: "finished_at", as: Int64?.self).map(StoreTime.decode),
-            version: try row.decode(column: "version", as: Int64.self))
+            version: try row.decode(column: "version", as: Int64.self),
+            blockedOn: try row.decode(column: "blocked_on", as: String?.self))
     }
 }
 

@@ -374,6 +374,7 @@ struct BusConformanceTests {
             #expect(await collect(stream, count: 1, timeout: .seconds(3)).isEmpty)
             #expect(clock.now - start < .seconds(5))
             await #expect(throws: DataverketError.self) { try await other.publish(h.message(h.evt("late"), "x")) }
+            await #expect(throws: DataverketError.self) { _ = try await consumer.fetch(batch: 1, wait: .milliseconds(100)) }
         }
     }
 

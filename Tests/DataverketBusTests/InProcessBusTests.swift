@@ -95,7 +95,7 @@ struct InProcessBusTests {
         #expect(clock.now - start < .seconds(5))
         #expect(await collect(stream, count: 1, timeout: .seconds(2)).isEmpty)
         await #expect(throws: DataverketError.self) { try await bus.publish(BusMessage(subject: "dv.x.evt.y", id: "1", payload: [])) }
-        #expect(try await consumer.fetch(batch: 1, wait: .seconds(5)).isEmpty)
+        await #expect(throws: DataverketError.self) { _ = try await consumer.fetch(batch: 1, wait: .seconds(5)) }
     }
 
     @Test func cancellingAFetchEndsItPromptly() async throws {

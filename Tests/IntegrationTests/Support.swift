@@ -100,20 +100,22 @@ struct TestServer: Sendable {
 }
 
 /// Runs `body` against a live server on `backend`, with or without the task runner.
-func withServer(_ backend: Backend, runner: Bool = true, bus: (any Bus)? = nil,
+func withServer(_ backend: Backend, worker: Bool = true, bus: (any Bus)? = nil,
                 _ body: @Sendable @escaping (TestServer) async throws -> Void) async throws {
+    let bus = bus ?? InProcessBus(logger: quietLogger)
+    try await bus.provision()
     try await withDatabase(backend) { database in
-        try await runServer(ControlPlane(database: database), runner: runner, bus: bus, body)
+        try await runServer(ControlPlane(database: database, bus: bus), worker: worker, bus: bus, body)
     }
 }
 
 /// Serves `sentral` on a free loopback port for the duration of `body`.
-func runServer(_ sentral: ControlPlane, runner: Bool = true, bus: (any Bus)? = nil,
+func runServer(_ sentral: ControlPlane, worker: Bool = true, bus: any Bus,
                _ body: @Sendable @escaping (TestServer) async throws -> Void) async throws {
-    var configuration = ServerConfiguration(host: "127.0.0.1", port: 0, taskPollInterval: .milliseconds(50))
+    var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
     configuration.datacenter = "osl1"
     try await DataverketServer.withRunning(sentral: sentral, configuration: configuration, logger: quietLogger,
-                                           taskRunner: runner, bus: bus) { port in
+                                           bus: bus, worker: worker) { port in
         try await body(TestServer(baseURL: "http://127.0.0.1:\(port)", database: sentral.database, sentral: sentral))
     }
 }

@@ -1,5 +1,6 @@
 import DataverketClient
 import DataverketStore
+import DataverketBus
 import Foundation
 import Sentral
 import Testing
@@ -54,7 +55,7 @@ struct TasksAuditOpsTests {
 
     @Test("a queued task is cancelled through the API", arguments: Backend.allCases)
     func cancelThroughAPI(_ backend: Backend) async throws {
-        try await withServer(backend, runner: false) { server in
+        try await withServer(backend, worker: false) { server in
             let client = server.client
             _ = try await client.createTenant(body: .json(.init(name: "acme"))).created
             _ = try await client.createProject(path: .init(tenant: "acme"), body: .json(.init(name: "web"))).created
@@ -115,11 +116,17 @@ struct TasksAuditOpsTests {
     func readinessFailsWithoutStore() async throws {
         let backend = try PostgresBackend(url: "postgres://nobody@127.0.0.1:1/none", logger: quietLogger)
         let database = Database(backend: backend, logger: quietLogger)
-        try await runServer(ControlPlane(database: database), runner: false) { server in
-            let response = try await server.raw(.GET, "/readyz")
-            #expect(response.status == 503)
-            #expect(try server.problem(response)["type"] as? String == "https://dataverket.dev/problems/unavailable")
-            #expect(try await server.raw(.GET, "/healthz").status == 200)
+        let bus = InProcessBus(logger: quietLogger)
+        try await bus.provision()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await backend.run() }
+            defer { group.cancelAll() }
+            try await runServer(ControlPlane(database: database), worker: false, bus: bus) { server in
+                let response = try await server.raw(.GET, "/readyz")
+                #expect(response.status == 503)
+                #expect(try server.problem(response)["type"] as? String == "https://dataverket.dev/problems/unavailable")
+                #expect(try await server.raw(.GET, "/healthz").status == 200)
+            }
         }
     }
 }

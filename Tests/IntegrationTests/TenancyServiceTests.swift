@@ -40,27 +40,6 @@ struct TenancyServiceTests {
         }
     }
 
-    @Test("a task whose runner died is claimed again after its lease expires", arguments: Backend.allCases)
-    func leaseExpiry(_ backend: Backend) async throws {
-        try await withDatabase(backend) { database in
-            let sentral = ControlPlane(database: database)
-            _ = try await sentral.tenancy.createTenant(.init(name: "acme"), context: testContext)
-            _ = try await sentral.tenancy.createProject(tenant: "acme", .init(name: "web"), context: testContext)
-            let task = try await sentral.tenancy.deleteProject(tenant: "acme", "web", expected: nil, context: testContext)
-            let first = try await sentral.tasks.claim(owner: "dead", kinds: ["project.delete"], lease: .seconds(1), limit: 1)
-            #expect(first.map(\.id) == [task.id])
-            // While the lease holds, nobody else gets it.
-            #expect(try await sentral.tasks.claim(owner: "other", kinds: ["project.delete"], lease: .seconds(30), limit: 1).isEmpty)
-            try await Task.sleep(for: .milliseconds(1100))
-            let second = try await sentral.tasks.claim(owner: "other", kinds: ["project.delete"], lease: .seconds(30), limit: 1)
-            #expect(second.map(\.id) == [task.id])
-            #expect(second.first?.attempts == 2)
-            // The dead runner can no longer record an outcome.
-            await #expect { try await sentral.tasks.finish(task.id, owner: "dead", state: .succeeded, reason: nil) }
-                throws: { ($0 as? DataverketError)?.code == .conflict }
-        }
-    }
-
     @Test("every mutation writes its outbox event in the same transaction", arguments: Backend.allCases)
     func outbox(_ backend: Backend) async throws {
         try await withDatabase(backend) { database in

@@ -1,0 +1,106 @@
+import DataverketBus
+import DataverketCore
+import DataverketStore
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Projects workers' reports (`dv.task.evt.>` on `DV_EVT`) onto task rows, once per report.
+public struct TaskProjector: Service {
+    public let tasks: Tasks
+    public let bus: any Bus
+    public let logger: Logger
+    static let consumerName = "sentral-task-projector"
+
+    public init(tasks: Tasks, bus: any Bus, logger: Logger) {
+        self.tasks = tasks
+        self.bus = bus
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        guard let consumer = await bindConsumer(bus, ConsumerSpec(
+            stream: .events, name: Self.consumerName, filterSubjects: ["dv.task.evt.>"], ackWait: .seconds(30), maxDeliver: 10),
+            logger: logger) else { return }
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    for delivery in try await consumer.fetch(batch: 64, wait: .milliseconds(500)) {
+                        await project(delivery)
+                    }
+                } catch is CancellationError {
+                    break
+                } catch {
+                    logger.warning("fetching task reports failed", metadata: ["error": "\(error)"])
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+    }
+
+    func project(_ delivery: BusDelivery) async {
+        do {
+            let event = try delivery.message.event()
+            let report = try JSONDecoder().decode(TaskReport.self, from: Data(event.data.text.utf8))
+            try await tasks.apply(report)
+            try await delivery.ack()
+        } catch let error as DecodingError {
+            logger.error("undecodable task report dead-lettered", metadata: ["error": "\(error)"])
+            try? await bus.deadLetter(delivery, reason: "undecodable task report: \(error)")
+        } catch {
+            logger.warning("projecting a task report failed; it will be redelivered", metadata: ["error": "\(error)"])
+            if delivery.isLastAttempt {
+                try? await bus.deadLetter(delivery, reason: "projection failed: \(error)")
+            } else {
+                try? await delivery.nak(delay: .seconds(1))
+            }
+        }
+    }
+}
+
+/// Resumes blocked tasks when the dependency they wait for reports healthy again — and only then.
+public struct BlockedTaskResumer: Service {
+    public let tasks: Tasks
+    public let health: HealthRegistry
+    public let logger: Logger
+    public var interval: Duration
+
+    public init(tasks: Tasks, health: HealthRegistry, logger: Logger, interval: Duration = .seconds(1)) {
+        self.tasks = tasks
+        self.health = health
+        self.logger = logger
+        self.interval = interval
+    }
+
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    for dependency in try await tasks.blockingDependencies().sorted()
+                    where await health.status(of: dependency) == "healthy" {
+                        let resumed = try await tasks.resumeBlocked(on: dependency)
+                        logger.info("resumed blocked tasks", metadata: ["dependency": "\(dependency)", "count": "\(resumed)"])
+                    }
+                } catch {
+                    logger.warning("checking blocked tasks failed", metadata: ["error": "\(error)"])
+                }
+                try await Task.sleep(for: interval)
+            }
+        }
+    }
+}
+
+/// Binds a durable consumer, retrying with backoff while the bus is unavailable; nil once shut down.
+func bindConsumer(_ bus: any Bus, _ spec: ConsumerSpec, logger: Logger) async -> (any BusConsumer)? {
+    var delay = Duration.milliseconds(250)
+    while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        do {
+            return try await bus.consumer(spec)
+        } catch {
+            logger.warning("binding consumer failed; retrying", metadata: ["consumer": "\(spec.name)", "error": "\(error)"])
+            try? await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(10))
+        }
+    }
+    return nil
+}

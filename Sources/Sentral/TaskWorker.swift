@@ -1,0 +1,313 @@
+import DataverketBus
+import DataverketCore
+import DataverketStore
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Runs one service's task commands from the bus (`dv.<service>.cmd.>` on `DV_CMD`).
+///
+/// Per delivery: skip it if this consumer already processed the message (processed-id table); fail it if
+/// past its deadline; check the kind's dependencies against the health registry (hard or reconciliation
+/// down → `blocked`, acked, resumed by Sentral when the dependency returns — no retry storm); run the
+/// handler with a timeout, reporting progress and keeping the delivery alive; then settle:
+/// success → `succeeded`; `DependencyBlocked` → `blocked`; a retryable failure → nak with exponential
+/// backoff; the last attempt → dead-lettered with its reason and `failed`. Terminal reports go through the
+/// outbox together with the processed-id row, so a crash after the work repeats nothing but the report.
+public struct TaskWorker: Service {
+    public let service: String
+    public let kinds: [String: TaskKind]
+    public let bus: any Bus
+    public let database: Database
+    public let logger: Logger
+    public let name: String
+    public var concurrency: Int
+    /// Whether the task should still run (not finished, not cancelled); the seam to Sentral.
+    public let shouldRun: @Sendable (String) async throws -> Bool
+    /// A dependency's health: `healthy`, `degraded`, `down`, or nil if never seen.
+    public let dependencyStatus: @Sendable (String) async -> String?
+
+    public init(service: String, kinds: [TaskKind], bus: any Bus, database: Database, logger: Logger, concurrency: Int = 8,
+                shouldRun: @escaping @Sendable (String) async throws -> Bool,
+                dependencyStatus: @escaping @Sendable (String) async -> String?) {
+        self.service = service
+        self.kinds = Dictionary(uniqueKeysWithValues: kinds.map { ($0.name, $0) })
+        self.bus = bus
+        self.database = database
+        self.logger = logger
+        self.name = "\(service)-worker-\(ULID.make().suffix(8))"
+        self.concurrency = concurrency
+        self.shouldRun = shouldRun
+        self.dependencyStatus = dependencyStatus
+    }
+
+    var consumerName: String { "\(service)-worker" }
+
+    var spec: ConsumerSpec {
+        ConsumerSpec(stream: .commands, name: consumerName, filterSubjects: ["dv.\(service).cmd.>"], ackWait: .seconds(30),
+                     maxDeliver: kinds.values.map(\.retry.maxAttempts).max() ?? 5)
+    }
+
+    public func run() async throws {
+        guard let consumer = await bindConsumer(bus, spec, logger: logger) else { return }
+        let running = RunningTasks()
+        logger.info("task worker started", metadata: ["service": "\(service)", "kinds": "\(kinds.keys.sorted())"])
+        // Graceful shutdown cancels fetching and the running handlers; their deliveries are nak'ed (not
+        // reported), so another worker picks them up.
+        await cancelWhenGracefulShutdown { await loop(consumer, running) }
+        logger.info("task worker stopped", metadata: ["service": "\(service)"])
+    }
+
+    private func loop(_ consumer: any BusConsumer, _ running: RunningTasks) async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await listenForCancellations(running) }
+            let slots = Slots(concurrency)
+            while !Task.isCancelled {
+                do {
+                    let free = await slots.free()
+                    let deliveries = try await consumer.fetch(batch: free, wait: .milliseconds(500))
+                    for delivery in deliveries {
+                        await slots.take()
+                        group.addTask {
+                            await handle(delivery, running: running)
+                            await slots.give()
+                        }
+                    }
+                } catch is CancellationError {
+                    break
+                } catch {
+                    logger.warning("fetching commands failed", metadata: ["error": "\(error)"])
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    private func listenForCancellations(_ running: RunningTasks) async {
+        guard let stream = try? await bus.subscribe(TaskControl.cancelSubject) else { return }
+        for await message in stream {
+            await running.cancel(String(decoding: message.payload, as: UTF8.self))
+        }
+    }
+
+    // MARK: one delivery
+
+    func handle(_ delivery: BusDelivery, running: RunningTasks) async {
+        let command: TaskCommand
+        do {
+            let event = try delivery.message.event()
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            command = try decoder.decode(TaskCommand.self, from: Data(event.data.text.utf8))
+        } catch {
+            logger.error("undecodable command dead-lettered", metadata: ["subject": "\(delivery.message.subject)", "error": "\(error)"])
+            try? await bus.deadLetter(delivery, reason: "undecodable command: \(error)")
+            return
+        }
+        let task = command.task
+        var logger = self.logger
+        logger[metadataKey: "task_id"] = "\(task.id)"
+        logger[metadataKey: "correlation_id"] = "\(task.correlationID)"
+        do {
+            if try await alreadyProcessed(delivery.message.id) {
+                try await delivery.ack()
+                return
+            }
+            guard let kind = kinds[task.kind] else {
+                try await finish(delivery, task, .failed, "no handler for task kind '\(task.kind)' in \(service)")
+                return
+            }
+            guard try await shouldRun(task.id) else {
+                try await finish(delivery, task, .cancelled, "cancelled before it started")
+                return
+            }
+            if Date() > command.deadline {
+                try await finish(delivery, task, .failed, "deadline \(command.deadline.formatted(.iso8601)) passed before the task ran")
+                return
+            }
+            var degraded: [String] = []
+            for (dependency, kindOfDependency) in kind.dependencies.sorted(by: { $0.key < $1.key }) {
+                let status = await dependencyStatus(dependency) ?? "unknown"
+                guard status != "healthy" else { continue }
+                if kindOfDependency == .soft {
+                    degraded.append("\(dependency) is \(status)")
+                    continue
+                }
+                let reason = kindOfDependency == .reconciliation
+                    ? "accepted; converges when \(dependency) returns (it is \(status))"
+                    : "waiting for \(dependency): it is \(status) (hard dependency of \(task.kind)); resumes by itself when \(dependency) reports healthy"
+                try await finish(delivery, task, .blocked, reason, dependency: dependency)
+                return
+            }
+            await report(TaskReport(taskID: task.id, state: .running, progress: 0,
+                                    reason: degraded.isEmpty ? nil : "degraded: " + degraded.joined(separator: ", "),
+                                    attempt: delivery.attempt, worker: name))
+            try await execute(kind, command, delivery: delivery, running: running, logger: logger)
+        } catch {
+            logger.error("settling a command failed; it will be redelivered", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func execute(_ kind: TaskKind, _ command: TaskCommand, delivery: BusDelivery, running: RunningTasks, logger: Logger) async throws {
+        let task = command.task
+        let execution = TaskExecution(
+            task: task, attempt: delivery.attempt,
+            context: OperationContext(actor: task.actor, correlationID: task.correlationID, taskID: task.id),
+            logger: logger,
+            report: { percent, note in
+                await report(TaskReport(taskID: task.id, state: .running, progress: percent, reason: note,
+                                        attempt: delivery.attempt, worker: name))
+                try? await delivery.inProgress()
+            })
+        let remaining = command.deadline.timeIntervalSinceNow
+        let timeout = min(kind.timeout, .milliseconds(Int64(max(0, remaining) * 1000)))
+        let work = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await kind.handler(execution) }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    throw DataverketError(.unavailable, "attempt \(delivery.attempt) timed out after \(timeout)")
+                }
+                defer { group.cancelAll() }
+                try await group.next()
+            }
+        }
+        await running.add(task.id, work)
+        let keepAlive = Task {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(10))
+                try? await delivery.inProgress()
+            }
+        }
+        let outcome = await withTaskCancellationHandler { await work.result } onCancel: { work.cancel() }
+        keepAlive.cancel()
+        let wasCancelled = await running.remove(task.id)
+        switch outcome {
+        case .success:
+            try await finish(delivery, task, .succeeded, nil)
+        case .failure where wasCancelled:
+            try await finish(delivery, task, .cancelled, "cancelled while running")
+        case .failure(let error) where error is TaskCancelled || error is CancellationError:
+            // Not asked for: this worker is shutting down. Hand the command back.
+            try? await delivery.nak()
+        case .failure(let error as DependencyBlocked):
+            try await finish(delivery, task, .blocked, error.reason, dependency: error.dependency)
+        case .failure(let error):
+            let reason = (error as? DataverketError)?.message ?? "\(error)"
+            if !Self.retryable(error) {
+                try await finish(delivery, task, .failed, reason)
+            } else if delivery.attempt >= kind.retry.maxAttempts {
+                try await bus.deadLetter(delivery, reason: reason)
+                try await finish(delivery, task, .failed, "\(reason) (attempt \(delivery.attempt) of \(kind.retry.maxAttempts); dead-lettered)", settled: true)
+            } else {
+                let delay = kind.retry.delay(after: delivery.attempt)
+                await report(TaskReport(taskID: task.id, state: .running, reason: "attempt \(delivery.attempt) failed: \(reason); retrying in \(delay)",
+                                        attempt: delivery.attempt, worker: name))
+                try await delivery.nak(delay: delay)
+                logger.warning("task attempt failed; retrying", metadata: ["attempt": "\(delivery.attempt)", "error": "\(reason)"])
+            }
+        }
+    }
+
+    /// Failures worth retrying: everything but the caller's own mistakes.
+    static func retryable(_ error: any Error) -> Bool {
+        guard let error = error as? DataverketError else { return true }
+        return ![.invalidArgument, .notFound, .conflict, .alreadyExists, .malformedRequest, .preconditionFailed].contains(error.code)
+    }
+
+    // MARK: settling
+
+    /// Records the outcome (processed-id row + the report in the outbox, one transaction), then acks.
+    private func finish(_ delivery: BusDelivery, _ task: TaskRecord, _ state: TaskState, _ reason: String?,
+                        dependency: String? = nil, settled: Bool = false) async throws {
+        let report = TaskReport(taskID: task.id, state: state, progress: state == .succeeded ? 100 : 0, reason: reason,
+                                dependency: dependency, attempt: delivery.attempt, worker: name)
+        let consumer = consumerName
+        try await database.transaction { session in
+            try await session.run("""
+                INSERT INTO \(session.table("tasks", "processed")) (consumer, message_id, processed_at)
+                VALUES (\(bind: consumer), \(bind: delivery.message.id), \(bind: StoreTime.now()))
+                """)
+            try await Outbox.append(session, event: try Self.event(report, task: task), resourceKey: task.id)
+        }
+        if !settled { try await delivery.ack() }
+    }
+
+    /// Publishes a non-terminal report straight to the bus (best effort: the terminal one is durable).
+    private func report(_ report: TaskReport) async {
+        do {
+            try await bus.publish(BusMessage(event: try Self.event(report, task: nil)))
+        } catch {
+            logger.debug("progress report not published", metadata: ["error": "\(error)"])
+        }
+    }
+
+    static func event(_ report: TaskReport, task: TaskRecord?) throws -> CloudEvent {
+        CloudEvent(source: "/dataverket/worker", type: Subjects.task(verb: report.state.rawValue), subject: report.taskID,
+                   data: try JSONText(encoding: report), correlationid: task?.correlationID ?? report.taskID,
+                   causationid: report.taskID, tenant: task?.tenantID, project: task?.projectID, actor: task?.actor ?? "service:worker")
+    }
+
+    private func alreadyProcessed(_ messageID: String) async throws -> Bool {
+        let consumer = consumerName
+        return try await database.read { session in
+            try await session.first("""
+                SELECT message_id FROM \(session.table("tasks", "processed"))
+                WHERE consumer = \(bind: consumer) AND message_id = \(bind: messageID)
+                """) != nil
+        }
+    }
+}
+
+/// The handlers running in this worker, by task ID, so a cancellation can reach them.
+actor RunningTasks {
+    private var tasks: [String: Task<Void, any Error>] = [:]
+    private var cancelled: Set<String> = []
+
+    func add(_ id: String, _ task: Task<Void, any Error>) {
+        tasks[id] = task
+        if cancelled.contains(id) { task.cancel() }
+    }
+
+    /// Removes the handler; returns whether it had been cancelled.
+    func remove(_ id: String) -> Bool {
+        tasks[id] = nil
+        return cancelled.remove(id) != nil
+    }
+
+    func cancel(_ id: String) {
+        guard let task = tasks[id] else { return }
+        cancelled.insert(id)
+        task.cancel()
+    }
+
+}
+
+/// A counting semaphore bounding concurrent handlers.
+actor Slots {
+    private var available: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(_ count: Int) { available = count }
+
+    /// How many could be taken now (at least 1: the caller will wait for it).
+    func free() -> Int { max(1, available) }
+
+    func take() async {
+        if available > 0 {
+            available -= 1
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func give() {
+        if waiters.isEmpty {
+            available += 1
+        } else {
+            waiters.removeFirst().resume()
+        }
+    }
+}

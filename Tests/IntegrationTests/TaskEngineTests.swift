@@ -1,0 +1,158 @@
+import DataverketBus
+import DataverketClient
+import DataverketCore
+import DataverketStore
+import Foundation
+import Logging
+import Sentral
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+/// Waits (polling every 50 ms, at most `attempts` times) until the task satisfies `done`.
+func waitForTask(_ tasks: Tasks, _ id: String, attempts: Int = 200, _ done: (TaskRecord) -> Bool) async throws -> TaskRecord {
+    var task = try await tasks.get(id)
+    for _ in 0..<attempts where !done(task) {
+        try await Task.sleep(for: .milliseconds(50))
+        task = try await tasks.get(id)
+    }
+    return task
+}
+
+/// Runs the task engine (relay, projector, resumer, health listener, a worker with `kinds`) for `body`.
+func withEngine(_ backend: Backend, kinds: [TaskKind], duplicateWindow: Duration = .seconds(120),
+                _ body: @Sendable @escaping (ControlPlane, InProcessBus) async throws -> Void) async throws {
+    let bus = InProcessBus(configuration: .init(duplicateWindow: duplicateWindow), logger: quietLogger)
+    try await bus.provision()
+    try await withDatabase(backend) { database in
+        let sentral = ControlPlane(database: database, bus: bus)
+        var services = sentral.engineServices(bus: bus, logger: quietLogger, worker: false)
+        let tasks = sentral.tasks
+        let health = sentral.health
+        services.append(TaskWorker(
+            service: "sentral", kinds: kinds, bus: bus, database: database, logger: quietLogger,
+            shouldRun: { try await tasks.shouldRun($0) }, dependencyStatus: { await health.status(of: $0) }))
+        let group = ServiceGroup(configuration: .init(services: services, logger: quietLogger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            do {
+                try await body(sentral, bus)
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+}
+
+func enqueue(_ sentral: ControlPlane, kind: String, params: String = "{}") async throws -> TaskRecord {
+    try await sentral.database.transaction { session in
+        try await sentral.tasks.enqueue(session, kind: kind, resource: ResourceRef(kind: "engine", id: ULID.make(), name: kind),
+                                        tenantID: nil, projectID: nil, context: testContext, params: params)
+    }
+}
+
+@Suite("Task engine")
+struct TaskEngineTests {
+    @Test("a failing task is retried with backoff, then succeeds", arguments: Backend.allCases)
+    func retries(_ backend: Backend) async throws {
+        try await withEngine(backend, kinds: [BuiltinTasks.sleep()]) { sentral, _ in
+            let task = try await enqueue(sentral, kind: "sleep", params: #"{"milliseconds":20,"failAttempts":2}"#)
+            let done = try await waitForTask(sentral.tasks, task.id) { $0.state.isTerminal }
+            #expect(done.state == .succeeded)
+            #expect(done.attempts == 3)
+            #expect(done.progress == 100)
+        }
+    }
+
+    @Test("the last failed attempt dead-letters the command and fails the task with the reason", arguments: Backend.allCases)
+    func deadLetter(_ backend: Backend) async throws {
+        let kind = BuiltinTasks.sleep(retry: RetryPolicy(maxAttempts: 2, initialDelay: .milliseconds(50), maxDelay: .milliseconds(100)))
+        try await withEngine(backend, kinds: [kind]) { sentral, bus in
+            let dlq = try await bus.consumer(ConsumerSpec(stream: .deadLetters, name: "dlq-test-\(backend)", filterSubjects: ["dv.dlq.>"]))
+            let task = try await enqueue(sentral, kind: "sleep", params: #"{"failAttempts":5}"#)
+            let done = try await waitForTask(sentral.tasks, task.id) { $0.state.isTerminal }
+            #expect(done.state == .failed)
+            #expect(done.reason?.contains("sleep was told to fail attempt 2") == true)
+            #expect(done.reason?.contains("dead-lettered") == true)
+            let letters = try await dlq.fetch(batch: 5, wait: .seconds(2))
+            #expect(letters.count == 1)
+            #expect(letters.first?.message.headers["Dv-Dead-Letter-Reason"]?.contains("fail attempt 2") == true)
+            #expect(letters.first?.message.subject == "dv.dlq.dv.sentral.cmd.sleep")
+        }
+    }
+
+    @Test("a hard dependency that is down blocks the task; its heartbeat resumes it, with no retries meanwhile", arguments: Backend.allCases)
+    func blockedAndResumed(_ backend: Backend) async throws {
+        let counter = Counter()
+        let kind = TaskKind(name: "needs-nett", dependencies: ["nett": .hard]) { _ in counter.increment() }
+        try await withEngine(backend, kinds: [kind]) { sentral, bus in
+            let task = try await enqueue(sentral, kind: "needs-nett")
+            let blocked = try await waitForTask(sentral.tasks, task.id) { $0.state == .blocked }
+            #expect(blocked.state == .blocked)
+            #expect(blocked.blockedOn == "nett")
+            #expect(blocked.reason?.contains("waiting for nett") == true)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(counter.value == 0)
+            #expect(try await sentral.tasks.get(task.id).attempts == 1)
+
+            let beat = Heartbeat(service: "nett", instance: "n1", version: "1", datacenter: nil)
+            let encoder = JSONEncoder()
+            encoder.dateEncodingStrategy = .iso8601
+            var done = try await sentral.tasks.get(task.id)
+            for _ in 0..<100 where !done.state.isTerminal {
+                try await bus.broadcast(BusMessage(subject: Heartbeat.subject("nett"), id: ULID.make(), payload: Array(try encoder.encode(beat))))
+                try await Task.sleep(for: .milliseconds(50))
+                done = try await sentral.tasks.get(task.id)
+            }
+            #expect(done.state == .succeeded)
+            #expect(counter.value == 1)
+        }
+    }
+
+    @Test("cancelling a running task reaches the worker", arguments: Backend.allCases)
+    func cancelRunning(_ backend: Backend) async throws {
+        try await withEngine(backend, kinds: [BuiltinTasks.sleep()]) { sentral, _ in
+            let task = try await enqueue(sentral, kind: "sleep", params: #"{"milliseconds":20000}"#)
+            let running = try await waitForTask(sentral.tasks, task.id) { $0.state == .running }
+            #expect(running.state == .running)
+            _ = try await sentral.tasks.cancel(task.id, context: testContext)
+            let done = try await waitForTask(sentral.tasks, task.id) { $0.state.isTerminal }
+            #expect(done.state == .cancelled)
+            #expect(done.reason == "cancelled while running")
+        }
+    }
+
+    @Test("a redelivered command that was already processed is not run again", arguments: Backend.allCases)
+    func idempotentConsumption(_ backend: Backend) async throws {
+        let counter = Counter()
+        let kind = TaskKind(name: "count") { _ in counter.increment() }
+        try await withEngine(backend, kinds: [kind], duplicateWindow: .milliseconds(1)) { sentral, bus in
+            let task = try await enqueue(sentral, kind: "count")
+            _ = try await waitForTask(sentral.tasks, task.id) { $0.state.isTerminal }
+            // Publish the very same command again (same event id): the processed-id table stops it.
+            let payload = try await sentral.database.read { session in
+                try await session.first("""
+                    SELECT event_id, subject, payload FROM \(session.table("tasks", "outbox")) WHERE subject = 'dv.sentral.cmd.count'
+                    """).map { (try $0.decode(column: "event_id", as: String.self), try $0.decode(column: "payload", as: String.self)) }
+            }
+            let (id, body) = try #require(payload)
+            // The bus's duplicate window (1 ms here) has passed, so the bus delivers it again, as after a
+            // relay crash outside the window: the worker's processed-id table must stop it.
+            try await Task.sleep(for: .milliseconds(20))
+            let ack = try await bus.publish(BusMessage(subject: "dv.sentral.cmd.count", id: id, payload: Array(body.utf8)))
+            #expect(ack.duplicate == false)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(counter.value == 1)
+        }
+    }
+}
+
+/// A thread-safe counter for side effects in handlers.
+final class Counter: Sendable {
+    private let storage = Mutex(0)
+    func increment() { storage.withLock { $0 += 1 } }
+    var value: Int { storage.withLock { $0 } }
+}
