@@ -137,7 +137,7 @@ public struct TaskWorker: Service {
                 }
                 let reason = kindOfDependency == .reconciliation
                     ? "accepted; converges when \(dependency) returns (it is \(status))"
-                    : "waiting for \(dependency): it is \(status) (hard dependency of \(task.kind)); resumes by itself when \(dependency) reports healthy"
+                    : "waiting for \(dependency): it is \(status) (hard dependency of \(task.kind)); resumes by itself when \(dependency) reports healthy — runbook: docs/runbooks/dependency-blocked.md"
                 try await finish(delivery, task, .blocked, reason, dependency: dependency)
                 return
             }

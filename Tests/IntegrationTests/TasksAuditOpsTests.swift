@@ -53,6 +53,26 @@ struct TasksAuditOpsTests {
         }
     }
 
+    @Test("built-in engine tasks through the API: noop succeeds, bad input is refused", arguments: Backend.allCases)
+    func builtinTasks(_ backend: Backend) async throws {
+        try await withServer(backend) { server in
+            let task = try await server.client.createTask(body: .json(.init(kind: .noop))).accepted.body.json
+            #expect(task.kind == "noop" && task.state == .queued)
+            var current = task
+            for _ in 0..<200 where current.state != .succeeded {
+                try await Task.sleep(for: .milliseconds(25))
+                current = try await server.client.getTask(path: .init(task: task.id)).ok.body.json
+            }
+            #expect(current.state == .succeeded)
+            #expect(try await server.raw(.POST, "/v1/tasks", body: #"{"kind":"reboot-everything"}"#).status == 422)
+            #expect(try await server.raw(.POST, "/v1/tasks", body: #"{"kind":"sleep","milliseconds":-1}"#).status == 422)
+            #expect(try await server.raw(.POST, "/v1/tasks", body: #"{"kind":"sleep","failAttempts":99}"#).status == 422)
+            #expect(try await server.raw(.POST, "/v1/tasks", body: "[").status == 400)
+            let audit = try await server.client.listAudit(query: .init(action: "task.create")).ok.body.json.items
+            #expect(audit.count == 1)
+        }
+    }
+
     @Test("a queued task is cancelled through the API", arguments: Backend.allCases)
     func cancelThroughAPI(_ backend: Backend) async throws {
         try await withServer(backend, worker: false) { server in
