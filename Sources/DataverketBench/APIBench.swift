@@ -24,7 +24,7 @@ struct APIBench: AsyncParsableCommand {
     func run() async throws {
         let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
         print("# dv-bench api — \(requests) requests per operation, concurrency \(concurrency)")
-        print("backend    operation        req/s     p50 ms   p99 ms   vs raw SQL")
+        print("backend    operation        req/s     p50 ms    p99 ms    vs raw SQL")
         for backend in backends.split(separator: ",").map(String.init) {
             let (database, cleanup) = try await open(backend, logger: logger)
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -36,9 +36,11 @@ struct APIBench: AsyncParsableCommand {
                 for (api, raw) in results {
                     for m in [api, raw] {
                         let ratio = m.name.hasPrefix("raw") ? "1.00" : String(format: "%.2f×", raw.perSecond / api.perSecond)
-                        print(String(format: "%-10@ %-15@ %8.0f   %6@   %6@   %@", backend as NSString, m.name as NSString,
-                                     m.perSecond, milliseconds(m.percentile(0.5)) as NSString,
-                                     milliseconds(m.percentile(0.99)) as NSString, ratio as NSString))
+                        let cells = [backend, m.name, String(format: "%.0f", m.perSecond), milliseconds(m.percentile(0.5)),
+                                     milliseconds(m.percentile(0.99)), ratio]
+                        print(zip(cells, [10, 16, 9, 9, 9, 0]).map { cell, width in
+                            width == 0 ? cell : cell.padding(toLength: width, withPad: " ", startingAt: 0)
+                        }.joined(separator: " "))
                     }
                 }
             }

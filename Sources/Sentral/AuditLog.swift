@@ -76,10 +76,7 @@ public struct AuditLog: Sendable {
                     time: StoreTime.decode(try row.decode(column: "at", as: Int64.self)),
                     actor: try row.decode(column: "actor", as: String.self),
                     action: try row.decode(column: "action", as: String.self),
-                    resource: ResourceRef(
-                        kind: try row.decode(column: "resource_kind", as: String.self),
-                        id: try row.decode(column: "resource_id", as: String.self),
-                        name: try row.decode(column: "resource_name", as: String?.self)),
+                    resource: try ResourceRef(row: row),
                     tenantID: try row.decode(column: "tenant_id", as: String?.self),
                     projectID: try row.decode(column: "project_id", as: String?.self),
                     beforeVersion: try row.decode(column: "before_version", as: Int64?.self),

@@ -201,3 +201,13 @@ func checkPrecondition(_ expected: ExpectedVersion, current: Int64, kind: String
         throw DataverketError(.preconditionFailed, "\(kind) '\(name)' is at version \(current), not \(expected): re-read it and retry")
     }
 }
+
+extension ResourceRef {
+    /// From the `resource_kind`, `resource_id`, `resource_name` columns tasks and audit records share.
+    init(row: any SQLRow) throws {
+        self.init(
+            kind: try row.decode(column: "resource_kind", as: String.self),
+            id: try row.decode(column: "resource_id", as: String.self),
+            name: try row.decode(column: "resource_name", as: String?.self))
+    }
+}

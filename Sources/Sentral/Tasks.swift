@@ -326,10 +326,7 @@ public struct Tasks: Sendable {
             reason: try row.decode(column: "reason", as: String?.self),
             progress: try row.decode(column: "progress", as: Int.self),
             correlationID: try row.decode(column: "correlation_id", as: String.self),
-            resource: ResourceRef(
-                kind: try row.decode(column: "resource_kind", as: String.self),
-                id: try row.decode(column: "resource_id", as: String.self),
-                name: try row.decode(column: "resource_name", as: String?.self)),
+            resource: try ResourceRef(row: row),
             tenantID: try row.decode(column: "tenant_id", as: String?.self),
             projectID: try row.decode(column: "project_id", as: String?.self),
             actor: try row.decode(column: "actor", as: String.self),
