@@ -28,7 +28,7 @@ public struct NATSReconnectPolicy: Sendable {
     }
 
     public static let `default` = NATSReconnectPolicy()
-    public static let disabled = NATSReconnectPolicy(enabled: false)
+    public static let never = NATSReconnectPolicy(enabled: false)
     public static func forever(initialDelay: Duration = .milliseconds(100), maxDelay: Duration = .seconds(5)) -> NATSReconnectPolicy {
         NATSReconnectPolicy(initialDelay: initialDelay, maxDelay: maxDelay, maxAttempts: nil)
     }

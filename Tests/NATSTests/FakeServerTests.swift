@@ -86,7 +86,7 @@ func startFakeServer(mode: FakeServerHandler.Mode) async throws -> (any Channel,
         let (server, _) = try await startFakeServer(mode: .garbageAfterHandshake)
         defer { server.close(promise: nil) }
         let port = try #require(server.localAddress?.port)
-        let client = try await TestEnv.connect("nats://127.0.0.1:\(port)") { $0.reconnect = .disabled }
+        let client = try await TestEnv.connect("nats://127.0.0.1:\(port)") { $0.reconnect = .never }
         var iterator = client.events.makeAsyncIterator()
         var kinds: [NATSClientEvent] = []
         while let event = await iterator.next() { kinds.append(event) }  // ends when closed for good
