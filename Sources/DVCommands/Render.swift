@@ -100,10 +100,19 @@ extension Components.Schemas.Environment: TableRow {
 }
 
 extension Components.Schemas.Task: TableRow {
-    static var headers: [String] { ["ID", "KIND", "STATE", "PROGRESS", "RESOURCE", "AGE", "REASON"] }
+    static var headers: [String] { ["ID", "KIND", "STATE", "PROGRESS", "RESOURCE", "AGE", "RUNBOOK", "REASON"] }
     var cells: [String] {
-        [id, kind, state.rawValue, "\(progress)%", "\(resource.kind)/\(resource.name ?? resource.id)", Render.age(createdAt), reason ?? ""]
+        [id, kind, state.rawValue, "\(progress)%", "\(resource.kind)/\(resource.name ?? resource.id)", Render.age(createdAt),
+         runbook ?? "-", reason ?? ""]
     }
+}
+
+/// One step of a saga task's log, as `dv task get` lists them under the task.
+struct SagaStepRow: TableRow {
+    let step: Components.Schemas.SagaLog.StepsPayloadPayload
+    static var headers: [String] { ["STEP", "STATE", "RUNS"] }
+    var cells: [String] { [step.name, step.state.rawValue, String(step.runs)] }
+    func encode(to encoder: any Encoder) throws { try step.encode(to: encoder) }
 }
 
 extension Components.Schemas.AuditRecord: TableRow {

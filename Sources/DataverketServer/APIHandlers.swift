@@ -166,7 +166,7 @@ struct APIHandlers: APIProtocol {
             state: input.query.state.flatMap { TaskState(rawValue: $0.rawValue) }, kind: input.query.kind,
             resourceID: input.query.resource)
         let page = try await sentral.tasks.list(filter, limit: input.query.limit, cursor: input.query.cursor)
-        return .ok(.init(body: .json(.init(items: page.items.map(Components.Schemas.Task.init), nextCursor: page.nextCursor))))
+        return .ok(.init(body: .json(.init(items: page.items.map { Components.Schemas.Task($0) }, nextCursor: page.nextCursor))))
     }
 
     func createTask(_ input: Operations.CreateTask.Input) async throws -> Operations.CreateTask.Output {
@@ -175,7 +175,19 @@ struct APIHandlers: APIProtocol {
         let failAttempts = body.failAttempts ?? 0
         guard (0...600_000).contains(milliseconds) else { throw DataverketError.invalid("milliseconds", "must be 0–600000") }
         guard (0...10).contains(failAttempts) else { throw DataverketError.invalid("failAttempts", "must be 0–10") }
-        let params = try JSONText(encoding: BuiltinTasks.SleepParameters(milliseconds: milliseconds, failAttempts: failAttempts)).text
+        let params: String
+        switch body.kind {
+        case .sagaDemo:
+            guard milliseconds <= 60_000 else { throw DataverketError.invalid("milliseconds", "must be 0–60000 for saga-demo") }
+            if let step = body.failAtStep, !(1...BuiltinTasks.sagaDemoSteps.count).contains(step) {
+                throw DataverketError.invalid("failAtStep", "must be 1–\(BuiltinTasks.sagaDemoSteps.count)")
+            }
+            params = try JSONText(encoding: BuiltinTasks.SagaDemoParameters(
+                stepMilliseconds: milliseconds, failAtStep: body.failAtStep, failAttempts: failAttempts)).text
+        case .noop, .sleep:
+            guard body.failAtStep == nil else { throw DataverketError.invalid("failAtStep", "applies to saga-demo only") }
+            params = try JSONText(encoding: BuiltinTasks.SleepParameters(milliseconds: milliseconds, failAttempts: failAttempts)).text
+        }
         let context = scope.operation()
         let kind = body.kind.rawValue
         let task = try await sentral.database.transaction { session in
@@ -192,7 +204,8 @@ struct APIHandlers: APIProtocol {
 
     func getTask(_ input: Operations.GetTask.Input) async throws -> Operations.GetTask.Output {
         let task = try await sentral.tasks.get(input.path.task)
-        return .ok(.init(headers: .init(eTag: EntityTag.make(task.version)), body: .json(.init(task))))
+        let saga = try await SagaLog(database: sentral.database, taskID: task.id).load()
+        return .ok(.init(headers: .init(eTag: EntityTag.make(task.version)), body: .json(.init(task, saga: saga))))
     }
 
     func cancelTask(_ input: Operations.CancelTask.Input) async throws -> Operations.CancelTask.Output {

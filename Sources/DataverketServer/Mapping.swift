@@ -36,14 +36,19 @@ extension Components.Schemas.Environment {
 }
 
 extension Components.Schemas.Task {
-    init(_ task: TaskRecord) {
+    init(_ task: TaskRecord, saga: SagaLogEntry? = nil) {
         self.init(
             id: task.id, kind: task.kind, state: .init(rawValue: task.state.rawValue) ?? .failed, reason: task.reason,
             progress: task.progress, correlationId: task.correlationID,
             resource: .init(kind: task.resource.kind, id: task.resource.id, name: task.resource.name),
             tenantId: task.tenantID, projectId: task.projectID, actor: task.actor, attempts: task.attempts,
             cancelRequested: task.cancelRequested, createdAt: task.createdAt, updatedAt: task.updatedAt,
-            startedAt: task.startedAt, finishedAt: task.finishedAt, version: task.version)
+            startedAt: task.startedAt, finishedAt: task.finishedAt, version: task.version, blockedOn: task.blockedOn,
+            runbook: task.runbook,
+            saga: saga.map { log in
+                .init(phase: .init(rawValue: log.phase.rawValue) ?? .forward, reason: log.reason,
+                      steps: log.steps.map { .init(name: $0.name, state: .init(rawValue: $0.state.rawValue) ?? .pending, runs: $0.runs) })
+            })
     }
 }
 

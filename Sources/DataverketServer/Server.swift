@@ -25,6 +25,14 @@ public struct ServerConfiguration: Sendable {
     /// The datacenter this process runs in (`DV_DATACENTER`), reported in heartbeats.
     public var datacenter: String?
     public var maxBodyBytes: Int
+    /// Whether `serve` runs Sentral's task worker in-process (`--no-worker` leaves it to `dataverket worker`).
+    public var runsWorker = true
+    /// How long a command stays with a worker without a sign of life before it is redelivered.
+    public var workerAckWait: Duration = .seconds(30)
+    /// Concurrent tasks per worker.
+    public var workerConcurrency = 8
+    /// `DV_DEMO_LEDGER_DIR`: where the built-in `saga-demo` task leaves its effects (memory when unset).
+    public var demoLedgerDirectory: String?
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "./.dataverket",
                 databaseURL: String? = nil, natsURL: String? = nil, maxBodyBytes: Int = 1 << 20) {
@@ -77,7 +85,10 @@ public enum DataverketServer {
                 await onListening(host, port)
             },
             logger: logger)
-        for service in sentral.engineServices(bus: bus, logger: logger, worker: worker) { app.addServices(service) }
+        for service in sentral.engineServices(bus: bus, logger: logger, worker: worker && configuration.runsWorker,
+                                              ackWait: configuration.workerAckWait, concurrency: configuration.workerConcurrency) {
+            app.addServices(service)
+        }
         let instance = "sentral-\(ULID.make())"
         app.addServices(
             HeartbeatPublisher(bus: bus, logger: logger) {
@@ -131,7 +142,8 @@ public enum DataverketServer {
         let database = try await configuration.store.open(logger: logger)
         logger.info("store opened", metadata: ["backend": "\(database.kind)"])
         let bus = try await BusConfiguration.open(natsURL: configuration.natsURL, logger: logger)
-        let sentral = ControlPlane(database: database, bus: bus)
+        var sentral = ControlPlane(database: database, bus: bus)
+        sentral.demoLedger = DemoLedger(directory: configuration.demoLedgerDirectory)
         logger.info("bus opened", metadata: ["bus": "\(configuration.natsURL == nil ? "in-process" : "jetstream")"])
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await database.backend.run() }
@@ -145,6 +157,39 @@ public enum DataverketServer {
         await bus.close()
         try await database.backend.close()
         logger.info("stopped")
+    }
+
+    /// `dataverket worker`: runs Sentral's task worker alone (no API), with heartbeats, until SIGINT/SIGTERM.
+    /// Several may run against one store and one NATS; JetStream shares the commands out between them.
+    public static func work(configuration: ServerConfiguration, logger: Logger) async throws {
+        guard configuration.natsURL != nil else {
+            throw DataverketError(.invalidArgument, "a separate worker needs the bus of its server: set DV_NATS_URL")
+        }
+        let database = try await configuration.store.open(logger: logger)
+        let bus = try await BusConfiguration.open(natsURL: configuration.natsURL, logger: logger)
+        var sentral = ControlPlane(database: database, bus: bus)
+        sentral.demoLedger = DemoLedger(directory: configuration.demoLedgerDirectory)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await database.backend.run() }
+            _ = try await sentral.migrate()
+            try await bus.provision()
+            let instance = "sentral-worker-\(ULID.make())"
+            let services: [any Service] = [
+                sentral.worker(bus: bus, logger: logger, ackWait: configuration.workerAckWait, concurrency: configuration.workerConcurrency),
+                HealthListener(registry: sentral.health, bus: bus, logger: logger),
+                HeartbeatPublisher(bus: bus, logger: logger) {
+                    Heartbeat(service: "sentral", instance: instance, version: APIContract.version, datacenter: configuration.datacenter)
+                },
+            ]
+            let serviceGroup = ServiceGroup(configuration: .init(
+                services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            logger.info("worker started", metadata: ["instance": "\(instance)"])
+            try await serviceGroup.run()
+            group.cancelAll()
+        }
+        await bus.close()
+        try await database.backend.close()
+        logger.info("worker stopped")
     }
 
     /// `dataverket migrate`: applies pending migrations and returns their names.

@@ -97,6 +97,8 @@ public struct ControlPlane: Sendable {
     public let tenancy: Tenancy
     public let audit: AuditLog
     public let health: HealthRegistry
+    /// Where the built-in `saga-demo` task leaves its effects.
+    public var demoLedger = DemoLedger()
 
     public init(database: Database, bus: (any Bus)? = nil, health: HealthRegistry = HealthRegistry()) {
         self.database = database
@@ -112,25 +114,30 @@ public struct ControlPlane: Sendable {
 
     /// The task kinds Sentral's own worker runs.
     public var taskKinds: [TaskKind] {
-        [tenancy.projectDeletion, BuiltinTasks.noop, BuiltinTasks.sleep()]
+        [tenancy.projectDeletion, BuiltinTasks.noop, BuiltinTasks.sleep(), BuiltinTasks.sagaDemo(ledger: demoLedger)]
     }
 
     /// Sentral's worker and the services that drive the task engine, over `bus`.
-    public func engineServices(bus: any Bus, logger: Logger, worker: Bool = true) -> [any Service] {
+    public func engineServices(bus: any Bus, logger: Logger, worker: Bool = true, ackWait: Duration = .seconds(30),
+                               concurrency: Int = 8) -> [any Service] {
         var services: [any Service] = [
             OutboxRelay(database: database, bus: bus, logger: logger),
             TaskProjector(tasks: tasks, bus: bus, logger: logger),
             BlockedTaskResumer(tasks: tasks, health: health, logger: logger),
             HealthListener(registry: health, bus: bus, logger: logger),
         ]
-        if worker {
-            let tasks = self.tasks
-            let health = self.health
-            services.append(TaskWorker(
-                service: "sentral", kinds: taskKinds, bus: bus, database: database, logger: logger,
-                shouldRun: { try await tasks.shouldRun($0) }, dependencyStatus: { await health.status(of: $0) }))
-        }
+        if worker { services.append(self.worker(bus: bus, logger: logger, ackWait: ackWait, concurrency: concurrency)) }
         return services
+    }
+
+    /// A worker for Sentral's task kinds (or `kinds`), over `bus`.
+    public func worker(bus: any Bus, logger: Logger, kinds: [TaskKind]? = nil, ackWait: Duration = .seconds(30),
+                       concurrency: Int = 8) -> TaskWorker {
+        let tasks = self.tasks
+        let health = self.health
+        return TaskWorker(
+            service: "sentral", kinds: kinds ?? taskKinds, bus: bus, database: database, logger: logger, concurrency: concurrency,
+            ackWait: ackWait, shouldRun: { try await tasks.shouldRun($0) }, dependencyStatus: { await health.status(of: $0) })
     }
 
     /// Periodic housekeeping: expired idempotency keys, outbox rows published more than 7 days ago.

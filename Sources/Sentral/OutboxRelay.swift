@@ -73,28 +73,35 @@ public struct OutboxRelay: Service {
             }
         }
         guard !rows.isEmpty else { return 0 }
-        var lastPublished: Int64?
+        var published: [Int64] = []
         do {
             for row in rows {
                 try await bus.publish(BusMessage(
                     subject: row.subject, id: row.id, payload: Array(row.payload.utf8),
                     headers: ["Content-Type": "application/cloudevents+json"]))
-                lastPublished = row.seq
+                published.append(row.seq)
             }
         } catch {
-            if let lastPublished { try await markPublished(through: lastPublished) }
+            try await markPublished(published)
             throw error
         }
-        try await markPublished(through: rows[rows.count - 1].seq)
+        try await markPublished(published)
         return rows.count
     }
 
-    private func markPublished(through seq: Int64) async throws {
+    /// Marks exactly the rows published — never "everything up to seq N": sequence numbers are taken at
+    /// insert, not at commit, so a row with a lower seq can become visible after this batch was read, and
+    /// a range would mark it published without publishing it (the chaos test caught that).
+    private func markPublished(_ seqs: [Int64]) async throws {
+        guard !seqs.isEmpty else { return }
         try await database.transaction { session in
-            try await session.run("""
-                UPDATE \(session.table("tasks", "outbox")) SET published_at = \(bind: StoreTime.now())
-                WHERE published_at IS NULL AND seq <= \(bind: seq)
-                """)
+            var query: SQLQueryString = "UPDATE \(session.table("tasks", "outbox")) SET published_at = \(bind: StoreTime.now()) WHERE seq IN ("
+            for (index, seq) in seqs.enumerated() {
+                if index > 0 { query.appendInterpolation(unsafeRaw: ", ") }
+                query.appendInterpolation(bind: seq)
+            }
+            query.appendInterpolation(unsafeRaw: ")")
+            try await session.run(query)
         }
     }
 

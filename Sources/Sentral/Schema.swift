@@ -87,6 +87,22 @@ public enum SentralSchema {
             ]
         ),
         Migration(
+            context: "tasks", version: 4, name: "saga log",
+            statements: [
+                """
+                CREATE TABLE ${tasks.sagas} (
+                    task_id TEXT PRIMARY KEY, saga TEXT NOT NULL, phase TEXT NOT NULL, reason TEXT,
+                    created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+                """,
+                """
+                CREATE TABLE ${tasks.saga_steps} (
+                    task_id TEXT NOT NULL, step_index BIGINT NOT NULL, step TEXT NOT NULL, state TEXT NOT NULL,
+                    output TEXT, runs BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+                    PRIMARY KEY (task_id, step_index))
+                """,
+            ]
+        ),
+        Migration(
             context: "audit", version: 1, name: "audit records",
             postgresOnly: ["CREATE SCHEMA IF NOT EXISTS audit"],
             statements: [

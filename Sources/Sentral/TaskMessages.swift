@@ -1,5 +1,6 @@
 import DataverketBus
 import DataverketCore
+import DataverketStore
 import Foundation
 import Logging
 
@@ -61,14 +62,18 @@ public struct TaskKind: Sendable {
     /// Longest a single attempt may run.
     public var timeout: Duration
     public var handler: TaskHandler
+    /// Undoes what attempts left behind when the task is given up (failed for good, cancelled, past its
+    /// deadline); returns a summary for the task's reason. Must be idempotent: it may run again after a crash.
+    public var compensation: TaskCompensation?
 
     public init(name: String, dependencies: [String: DependencyClass] = [:], retry: RetryPolicy = RetryPolicy(),
-                timeout: Duration = .seconds(600), handler: @escaping TaskHandler) {
+                timeout: Duration = .seconds(600), handler: @escaping TaskHandler, compensation: TaskCompensation? = nil) {
         self.name = name
         self.dependencies = dependencies
         self.retry = retry
         self.timeout = timeout
         self.handler = handler
+        self.compensation = compensation
     }
 }
 
@@ -98,6 +103,8 @@ public struct TaskExecution: Sendable {
     public let attempt: Int
     public let context: OperationContext
     public let logger: Logger
+    /// The store the worker settles its tasks in (saga logs live there).
+    let database: Database
     let report: @Sendable (Int, String?) async -> Void
 
     /// Reports progress (0–100); throws `TaskCancelled` once the task was cancelled.
@@ -130,3 +137,4 @@ public struct DependencyBlocked: Error, Sendable {
 }
 
 public typealias TaskHandler = @Sendable (TaskExecution) async throws -> Void
+public typealias TaskCompensation = @Sendable (TaskExecution) async throws -> String?

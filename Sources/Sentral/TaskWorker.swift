@@ -23,12 +23,16 @@ public struct TaskWorker: Service {
     public let logger: Logger
     public let name: String
     public var concurrency: Int
+    /// How long a delivery stays unacknowledged before the bus redelivers it (a lost worker's tasks come
+    /// back after this); running handlers extend it every third of it.
+    public var ackWait: Duration
     /// Whether the task should still run (not finished, not cancelled); the seam to Sentral.
     public let shouldRun: @Sendable (String) async throws -> Bool
     /// A dependency's health: `healthy`, `degraded`, `down`, or nil if never seen.
     public let dependencyStatus: @Sendable (String) async -> String?
 
     public init(service: String, kinds: [TaskKind], bus: any Bus, database: Database, logger: Logger, concurrency: Int = 8,
+                ackWait: Duration = .seconds(30),
                 shouldRun: @escaping @Sendable (String) async throws -> Bool,
                 dependencyStatus: @escaping @Sendable (String) async -> String?) {
         self.service = service
@@ -38,15 +42,20 @@ public struct TaskWorker: Service {
         self.logger = logger
         self.name = "\(service)-worker-\(ULID.make().suffix(8))"
         self.concurrency = concurrency
+        self.ackWait = ackWait
         self.shouldRun = shouldRun
         self.dependencyStatus = dependencyStatus
     }
 
     var consumerName: String { "\(service)-worker" }
 
+    /// Extra deliveries past a kind's attempts, to give up (and compensate) when workers were lost.
+    static let settlingDeliveries = 5
+
     var spec: ConsumerSpec {
-        ConsumerSpec(stream: .commands, name: consumerName, filterSubjects: ["dv.\(service).cmd.>"], ackWait: .seconds(30),
-                     maxDeliver: kinds.values.map(\.retry.maxAttempts).max() ?? 5)
+        // Deliveries beyond the last attempt settle tasks whose workers were lost (see `handle`).
+        ConsumerSpec(stream: .commands, name: consumerName, filterSubjects: ["dv.\(service).cmd.>"], ackWait: ackWait,
+                     maxDeliver: (kinds.values.map(\.retry.maxAttempts).max() ?? 5) + Self.settlingDeliveries)
     }
 
     public func run() async throws {
@@ -119,12 +128,20 @@ public struct TaskWorker: Service {
                 try await finish(delivery, task, .failed, "no handler for task kind '\(task.kind)' in \(service)")
                 return
             }
+            let execution = makeExecution(command, delivery: delivery, logger: logger)
             guard try await shouldRun(task.id) else {
-                try await finish(delivery, task, .cancelled, "cancelled before it started")
+                try await giveUp(kind, execution, delivery, .cancelled, "cancelled before this attempt started")
                 return
             }
             if Date() > command.deadline {
-                try await finish(delivery, task, .failed, "deadline \(command.deadline.formatted(.iso8601)) passed before the task ran")
+                try await giveUp(kind, execution, delivery, .failed, "deadline \(command.deadline.formatted(.iso8601)) passed before the task ran")
+                return
+            }
+            if delivery.attempt > kind.retry.maxAttempts {
+                // The earlier deliveries' workers were lost mid-attempt (crash, kill -9): give up now.
+                try await giveUp(kind, execution, delivery, .failed,
+                                 "no attempts left: this is delivery \(delivery.attempt) of a task with \(kind.retry.maxAttempts) attempts (earlier workers were lost, or could not finish the undo)",
+                                 deadLetter: true)
                 return
             }
             var degraded: [String] = []
@@ -144,23 +161,28 @@ public struct TaskWorker: Service {
             await report(TaskReport(taskID: task.id, state: .running, progress: 0,
                                     reason: degraded.isEmpty ? nil : "degraded: " + degraded.joined(separator: ", "),
                                     attempt: delivery.attempt, worker: name))
-            try await execute(kind, command, delivery: delivery, running: running, logger: logger)
+            try await execute(kind, execution, command, delivery: delivery, running: running, logger: logger)
         } catch {
             logger.error("settling a command failed; it will be redelivered", metadata: ["error": "\(error)"])
         }
     }
 
-    private func execute(_ kind: TaskKind, _ command: TaskCommand, delivery: BusDelivery, running: RunningTasks, logger: Logger) async throws {
+    private func makeExecution(_ command: TaskCommand, delivery: BusDelivery, logger: Logger) -> TaskExecution {
         let task = command.task
-        let execution = TaskExecution(
+        return TaskExecution(
             task: task, attempt: delivery.attempt,
             context: OperationContext(actor: task.actor, correlationID: task.correlationID, taskID: task.id),
-            logger: logger,
+            logger: logger, database: database,
             report: { percent, note in
                 await report(TaskReport(taskID: task.id, state: .running, progress: percent, reason: note,
                                         attempt: delivery.attempt, worker: name))
                 try? await delivery.inProgress()
             })
+    }
+
+    private func execute(_ kind: TaskKind, _ execution: TaskExecution, _ command: TaskCommand, delivery: BusDelivery,
+                         running: RunningTasks, logger: Logger) async throws {
+        let task = command.task
         let remaining = command.deadline.timeIntervalSinceNow
         let timeout = min(kind.timeout, .milliseconds(Int64(max(0, remaining) * 1000)))
         let work = Task {
@@ -177,7 +199,7 @@ public struct TaskWorker: Service {
         await running.add(task.id, work)
         let keepAlive = Task {
             while !Task.isCancelled {
-                try await Task.sleep(for: .seconds(10))
+                try await Task.sleep(for: ackWait / 3)
                 try? await delivery.inProgress()
             }
         }
@@ -188,19 +210,19 @@ public struct TaskWorker: Service {
         case .success:
             try await finish(delivery, task, .succeeded, nil)
         case .failure where wasCancelled:
-            try await finish(delivery, task, .cancelled, "cancelled while running")
+            try await giveUp(kind, execution, delivery, .cancelled, "cancelled while running")
         case .failure(let error) where error is TaskCancelled || error is CancellationError:
             // Not asked for: this worker is shutting down. Hand the command back.
             try? await delivery.nak()
         case .failure(let error as DependencyBlocked):
             try await finish(delivery, task, .blocked, error.reason, dependency: error.dependency)
         case .failure(let error):
-            let reason = (error as? DataverketError)?.message ?? "\(error)"
+            let reason = Self.describe(error)
             if !Self.retryable(error) {
-                try await finish(delivery, task, .failed, reason)
+                try await giveUp(kind, execution, delivery, .failed, reason)
             } else if delivery.attempt >= kind.retry.maxAttempts {
-                try await bus.deadLetter(delivery, reason: reason)
-                try await finish(delivery, task, .failed, "\(reason) (attempt \(delivery.attempt) of \(kind.retry.maxAttempts); dead-lettered)", settled: true)
+                try await giveUp(kind, execution, delivery, .failed,
+                                 "\(reason) (attempt \(delivery.attempt) of \(kind.retry.maxAttempts); dead-lettered)", deadLetter: true)
             } else {
                 let delay = kind.retry.delay(after: delivery.attempt)
                 await report(TaskReport(taskID: task.id, state: .running, reason: "attempt \(delivery.attempt) failed: \(reason); retrying in \(delay)",
@@ -211,8 +233,52 @@ public struct TaskWorker: Service {
         }
     }
 
+    /// Ends the task without success: runs the kind's compensation first (not cancellable, bounded by the
+    /// kind's timeout), then records `state` with the reason and what was undone. If the compensation fails
+    /// the command goes back for another try, until the consumer's last delivery, where the task fails
+    /// saying cleanup is needed.
+    private func giveUp(_ kind: TaskKind, _ execution: TaskExecution, _ delivery: BusDelivery, _ state: TaskState, _ reason: String,
+                        deadLetter: Bool = false) async throws {
+        var reason = reason
+        if let compensation = kind.compensation {
+            let attempt = Task { try await Self.withTimeout(kind.timeout) { try await compensation(execution) } }
+            switch await attempt.result {
+            case .success(let summary?):
+                reason += "; \(summary)"
+            case .success(nil):
+                break
+            case .failure(let error) where delivery.attempt < spec.maxDeliver:
+                logger.warning("compensation failed; the command goes back for another try",
+                               metadata: ["task_id": "\(execution.task.id)", "error": "\(error)"])
+                try await delivery.nak(delay: kind.retry.delay(after: delivery.attempt))
+                return
+            case .failure(let error):
+                reason += "; undo FAILED, manual cleanup needed: \(Self.describe(error))"
+            }
+        }
+        if deadLetter { try await bus.deadLetter(delivery, reason: reason) }
+        try await finish(delivery, execution.task, state, reason, settled: deadLetter)
+    }
+
+    static func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw DataverketError(.unavailable, "timed out after \(timeout)")
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        (error as? DataverketError)?.message ?? "\(error)"
+    }
+
     /// Failures worth retrying: everything but the caller's own mistakes.
     static func retryable(_ error: any Error) -> Bool {
+        if error is PermanentFailure { return false }
         guard let error = error as? DataverketError else { return true }
         return ![.invalidArgument, .notFound, .conflict, .alreadyExists, .malformedRequest, .preconditionFailed].contains(error.code)
     }

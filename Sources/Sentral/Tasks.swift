@@ -65,6 +65,15 @@ public struct TaskRecord: Codable, Sendable, Hashable {
     public var version: Int64
     /// The dependency a blocked task waits for.
     public var blockedOn: String?
+
+    /// Where an operator reads what to do about this task, when it needs one.
+    public var runbook: String? {
+        if state == .blocked { return "docs/runbooks/dependency-blocked.md" }
+        if state == .failed || state == .cancelled, reason?.contains("manual cleanup needed") == true {
+            return "docs/runbooks/undo-failed.md"
+        }
+        return nil
+    }
 }
 
 /// Filters for listing tasks.

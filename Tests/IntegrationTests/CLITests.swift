@@ -1,4 +1,6 @@
+import DataverketCore
 import DVCommands
+import Sentral
 import Foundation
 import Synchronization
 import Testing
@@ -102,6 +104,39 @@ struct CLITests {
             #expect(await dv(server, "frobnicate").code == 64)
             let oversized = await dv(server, "tenant", "create", "big", "--description", String(repeating: "x", count: 5000))
             #expect(oversized.code == 1 && oversized.err.contains("description"))
+        }
+    }
+
+    @Test("task list --state blocked shows the runbook; task get shows a saga's steps")
+    func blockedRunbookAndSagaSteps() async throws {
+        try await withServer(.sqlite) { server in
+            let blocked = try await server.client.createTask(body: .json(.init(kind: .noop))).accepted.body.json
+            let saga = try await server.client.createTask(body: .json(.init(kind: .sagaDemo))).accepted.body.json
+            _ = await dv(server, "task", "wait", saga.id)
+            // The worker ran the noop already; a blocked report for a fresh task is what a worker sends when its
+            // dependency is down, so project one onto a task queued with no worker behind it.
+            let waiting = try await server.sentral.database.transaction { session in
+                try await server.sentral.tasks.enqueue(session, kind: "needs-nett", service: "maskin",
+                                                       resource: ResourceRef(kind: "engine", id: ULID.make(), name: "m1"),
+                                                       tenantID: nil, projectID: nil, context: testContext)
+            }
+            try await server.sentral.tasks.apply(TaskReport(taskID: waiting.id, state: .blocked, reason: "waiting for nett: it is down",
+                                                            dependency: "nett", attempt: 1, worker: "test"))
+            let list = await dv(server, "task", "list", "--state", "blocked")
+            #expect(list.code == 0)
+            #expect(list.out.contains("RUNBOOK"))
+            #expect(list.out.contains(waiting.id) && list.out.contains("docs/runbooks/dependency-blocked.md"))
+            #expect(list.out.contains("waiting for nett: it is down"))
+            #expect(!list.out.contains(blocked.id))
+
+            let get = await dv(server, "task", "get", saga.id)
+            #expect(get.code == 0)
+            #expect(get.out.contains("Saga completed"))
+            for step in BuiltinTasks.sagaDemoSteps { #expect(get.out.contains(step)) }
+            let json = await dv(server, "task", "get", saga.id, "-o", "json")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [String: Any])
+            #expect((object["saga"] as? [String: Any])?["phase"] as? String == "completed")
+            #expect(await dv(server, "task", "get", "tsk_nope").code == 1)
         }
     }
 

@@ -60,6 +60,41 @@ struct ServerProcessTests {
     }
 }
 
+extension ServerProcessTests {
+    /// Runs the `dataverket` binary to completion (bounded) and returns its exit code and stderr.
+    static func run(_ arguments: [String], environment overrides: [String: String?] = [:]) async throws -> (code: Int32, err: String) {
+        let process = Process()
+        process.executableURL = binDirectory.appendingPathComponent("dataverket")
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        for (name, value) in overrides { environment[name] = value }
+        process.environment = environment
+        let stderr = Pipe()
+        process.standardError = stderr
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<300 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        let err = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (process.terminationStatus, err)
+    }
+
+    @Test("worker and serve --no-worker refuse configurations that could never run a task")
+    func workerRefusesBadConfiguration() async throws {
+        let noBus = try await Self.run(["worker"], environment: ["DV_NATS_URL": nil, "DV_DATABASE_URL": nil])
+        #expect(noBus.code != 0)
+        #expect(noBus.err.contains("set DV_NATS_URL"))
+        let orphan = try await Self.run(["serve", "--no-worker", "--listen", "127.0.0.1:0"], environment: ["DV_NATS_URL": nil])
+        #expect(orphan.code == 64)
+        #expect(orphan.err.contains("--no-worker needs DV_NATS_URL"))
+        for arguments in [["worker", "--ack-wait", "0"], ["worker", "--concurrency", "100000"], ["worker", "--ack-wait", "soon"]] {
+            let refused = try await Self.run(arguments)
+            #expect(refused.code == 64, "\(arguments)")
+        }
+    }
+}
+
 /// Collects a pipe's lines as they arrive.
 final class LineCapture: Sendable {
     let lines = Mutex<[String]>([])

@@ -40,18 +40,157 @@ func withDatabase<T: Sendable>(_ backend: Backend, migrate: Bool = true, _ body:
         try await database.backend.close()
         return result
     case .postgres:
-        let name = "dvtest_\(ULID.make().lowercased())"
-        try await adminSQL("CREATE DATABASE \(name)")
-        let url = postgresAdminURL.replacingOccurrences(of: "/postgres", with: "/\(name)")
-        let database = try await StoreConfiguration(databaseURL: url, dataDirectory: "").open(logger: quietLogger)
-        let result = try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await database.backend.run() }
-            defer { group.cancelAll() }
-            if migrate { _ = try await ControlPlane(database: database).migrate() }
-            return try await body(database)
+        return try await withPostgres(migrate: migrate) { database, _ in try await body(database) }
+    }
+}
+
+/// Runs `body` with a fresh PostgreSQL database and its URL (for other processes to open it too).
+func withPostgres<T: Sendable>(migrate: Bool = true, _ body: @Sendable (Database, String) async throws -> T) async throws -> T {
+    let name = "dvtest_\(ULID.make().lowercased())"
+    try await adminSQL("CREATE DATABASE \(name)")
+    let url = postgresAdminURL.replacingOccurrences(of: "/postgres", with: "/\(name)")
+    let database = try await StoreConfiguration(databaseURL: url, dataDirectory: "").open(logger: quietLogger)
+    let result = try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { await database.backend.run() }
+        defer { group.cancelAll() }
+        if migrate { _ = try await ControlPlane(database: database).migrate() }
+        return try await body(database, url)
+    }
+    try? await adminSQL("DROP DATABASE \(name) WITH (FORCE)")
+    return result
+}
+
+/// The bus implementations the engine suites run against.
+enum BusKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case inProcess = "in-process", jetStream = "jetstream"
+    var testDescription: String { rawValue }
+}
+
+/// Runs `body` with a provisioned bus of `kind`: in-process, or JetStream on a private nats-server (its
+/// own port and store, so durable consumer names never collide between tests).
+func withBus<T: Sendable>(_ kind: BusKind, duplicateWindow: Duration = .seconds(120),
+                          _ body: @Sendable (any Bus, LocalNATSServer?) async throws -> T) async throws -> T {
+    switch kind {
+    case .inProcess:
+        let bus = InProcessBus(configuration: .init(duplicateWindow: duplicateWindow), logger: quietLogger)
+        try await bus.provision()
+        return try await body(bus, nil)
+    case .jetStream:
+        let server = try await LocalNATSServer.start()
+        do {
+            let bus = try await BusConfiguration.open(natsURL: server.url, logger: quietLogger)
+            try await bus.provision()
+            let result: T
+            do {
+                result = try await body(bus, server)
+            } catch {
+                await bus.close()
+                throw error
+            }
+            await bus.close()
+            await server.stop()
+            return result
+        } catch {
+            await server.stop()
+            throw error
         }
-        try? await adminSQL("DROP DATABASE \(name) WITH (FORCE)")
-        return result
+    }
+}
+
+/// A private `nats-server -js` (Debian's package, installed by scripts/test) on a free loopback port with
+/// its own store directory; it can be restarted on the same port and store.
+actor LocalNATSServer {
+    let port: Int
+    let storeDirectory: String
+    private var process: Process?
+
+    nonisolated var url: String { "nats://127.0.0.1:\(port)" }
+
+    private init(port: Int, storeDirectory: String) {
+        self.port = port
+        self.storeDirectory = storeDirectory
+    }
+
+    static func start() async throws -> LocalNATSServer {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dv-nats-\(ULID.make())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let server = LocalNATSServer(port: try freePort(), storeDirectory: directory)
+        try await server.start()
+        return server
+    }
+
+    static var executable: String {
+        ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]
+            .first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/bin/nats-server"
+    }
+
+    func start() async throws {
+        guard process == nil else { return }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.executable)
+        process.arguments = ["-js", "-a", "127.0.0.1", "-p", "\(port)", "-sd", storeDirectory]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        for _ in 0..<200 {
+            if portAcceptsConnections(port) { return }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        throw DataverketError(.unavailable, "nats-server did not listen on \(port) within 5 s")
+    }
+
+    /// Stops the server gracefully (SIGTERM), keeping its store for a restart.
+    func halt() async {
+        guard let process else { return }
+        self.process = nil
+        process.terminate()
+        for _ in 0..<200 where process.isRunning { try? await Task.sleep(for: .milliseconds(25)) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    func restart() async throws {
+        await halt()
+        try await start()
+    }
+
+    func stop() async {
+        await halt()
+        try? FileManager.default.removeItem(atPath: storeDirectory)
+    }
+}
+
+/// A loopback TCP port nobody listens on now.
+func freePort() throws -> Int {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { throw DataverketError(.unavailable, "socket() failed") }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw -> Bool in
+            bind(descriptor, raw, length) == 0 && getsockname(descriptor, raw, &length) == 0
+        }
+    }
+    guard bound else { throw DataverketError(.unavailable, "no free loopback port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+func portAcceptsConnections(_ port: Int) -> Bool {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { return false }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+        }
     }
 }
 

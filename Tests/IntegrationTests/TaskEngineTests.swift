@@ -19,31 +19,33 @@ func waitForTask(_ tasks: Tasks, _ id: String, attempts: Int = 200, _ done: (Tas
     return task
 }
 
-/// Runs the task engine (relay, projector, resumer, health listener, a worker with `kinds`) for `body`.
-func withEngine(_ backend: Backend, kinds: [TaskKind], duplicateWindow: Duration = .seconds(120),
-                _ body: @Sendable @escaping (ControlPlane, InProcessBus) async throws -> Void) async throws {
-    let bus = InProcessBus(configuration: .init(duplicateWindow: duplicateWindow), logger: quietLogger)
-    try await bus.provision()
-    try await withDatabase(backend) { database in
-        let sentral = ControlPlane(database: database, bus: bus)
-        var services = sentral.engineServices(bus: bus, logger: quietLogger, worker: false)
-        let tasks = sentral.tasks
-        let health = sentral.health
-        services.append(TaskWorker(
-            service: "sentral", kinds: kinds, bus: bus, database: database, logger: quietLogger,
-            shouldRun: { try await tasks.shouldRun($0) }, dependencyStatus: { await health.status(of: $0) }))
-        let group = ServiceGroup(configuration: .init(services: services, logger: quietLogger))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            do {
-                try await body(sentral, bus)
-            } catch {
-                await group.triggerGracefulShutdown()
-                throw error
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
+/// Runs the task engine (relay, projector, resumer, health listener, a worker with `kinds`) for `body`,
+/// over a bus of `busKind`.
+func withEngine(_ backend: Backend, bus busKind: BusKind = .inProcess, kinds: [TaskKind], duplicateWindow: Duration = .seconds(120),
+                ackWait: Duration = .seconds(30), _ body: @Sendable @escaping (ControlPlane, any Bus) async throws -> Void) async throws {
+    try await withBus(busKind, duplicateWindow: duplicateWindow) { bus, _ in
+        try await withDatabase(backend) { database in
+            let sentral = ControlPlane(database: database, bus: bus)
+            var services = sentral.engineServices(bus: bus, logger: quietLogger, worker: false)
+            services.append(sentral.worker(bus: bus, logger: quietLogger, kinds: kinds, ackWait: ackWait))
+            try await runServices(services) { try await body(sentral, bus) }
         }
+    }
+}
+
+/// Runs `services` in a group for the duration of `body`, then shuts them down gracefully.
+func runServices(_ services: [any Service], _ body: @Sendable @escaping () async throws -> Void) async throws {
+    let group = ServiceGroup(configuration: .init(services: services, logger: quietLogger))
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        do {
+            try await body()
+        } catch {
+            await group.triggerGracefulShutdown()
+            throw error
+        }
+        await group.triggerGracefulShutdown()
+        try await tasks.waitForAll()
     }
 }
 
@@ -56,9 +58,9 @@ func enqueue(_ sentral: ControlPlane, kind: String, params: String = "{}") async
 
 @Suite("Task engine")
 struct TaskEngineTests {
-    @Test("a failing task is retried with backoff, then succeeds", arguments: Backend.allCases)
-    func retries(_ backend: Backend) async throws {
-        try await withEngine(backend, kinds: [BuiltinTasks.sleep()]) { sentral, _ in
+    @Test("a failing task is retried with backoff, then succeeds", arguments: Backend.allCases, BusKind.allCases)
+    func retries(_ backend: Backend, _ busKind: BusKind) async throws {
+        try await withEngine(backend, bus: busKind, kinds: [BuiltinTasks.sleep()]) { sentral, _ in
             let task = try await enqueue(sentral, kind: "sleep", params: #"{"milliseconds":20,"failAttempts":2}"#)
             let done = try await waitForTask(sentral.tasks, task.id) { $0.state.isTerminal }
             #expect(done.state == .succeeded)
@@ -67,11 +69,11 @@ struct TaskEngineTests {
         }
     }
 
-    @Test("the last failed attempt dead-letters the command and fails the task with the reason", arguments: Backend.allCases)
-    func deadLetter(_ backend: Backend) async throws {
+    @Test("the last failed attempt dead-letters the command and fails the task with the reason", arguments: Backend.allCases, BusKind.allCases)
+    func deadLetter(_ backend: Backend, _ busKind: BusKind) async throws {
         let kind = BuiltinTasks.sleep(retry: RetryPolicy(maxAttempts: 2, initialDelay: .milliseconds(50), maxDelay: .milliseconds(100)))
-        try await withEngine(backend, kinds: [kind]) { sentral, bus in
-            let dlq = try await bus.consumer(ConsumerSpec(stream: .deadLetters, name: "dlq-test-\(backend)", filterSubjects: ["dv.dlq.>"]))
+        try await withEngine(backend, bus: busKind, kinds: [kind]) { sentral, bus in
+            let dlq = try await bus.consumer(ConsumerSpec(stream: .deadLetters, name: "dlq-test-\(backend)-\(busKind)", filterSubjects: ["dv.dlq.>"]))
             let task = try await enqueue(sentral, kind: "sleep", params: #"{"failAttempts":5}"#)
             let done = try await waitForTask(sentral.tasks, task.id) { $0.state.isTerminal }
             #expect(done.state == .failed)
@@ -84,11 +86,11 @@ struct TaskEngineTests {
         }
     }
 
-    @Test("a hard dependency that is down blocks the task; its heartbeat resumes it, with no retries meanwhile", arguments: Backend.allCases)
-    func blockedAndResumed(_ backend: Backend) async throws {
+    @Test("a hard dependency that is down blocks the task; its heartbeat resumes it, with no retries meanwhile", arguments: Backend.allCases, BusKind.allCases)
+    func blockedAndResumed(_ backend: Backend, _ busKind: BusKind) async throws {
         let counter = Counter()
         let kind = TaskKind(name: "needs-nett", dependencies: ["nett": .hard]) { _ in counter.increment() }
-        try await withEngine(backend, kinds: [kind]) { sentral, bus in
+        try await withEngine(backend, bus: busKind, kinds: [kind]) { sentral, bus in
             let task = try await enqueue(sentral, kind: "needs-nett")
             let blocked = try await waitForTask(sentral.tasks, task.id) { $0.state == .blocked }
             #expect(blocked.state == .blocked)
@@ -112,9 +114,9 @@ struct TaskEngineTests {
         }
     }
 
-    @Test("cancelling a running task reaches the worker", arguments: Backend.allCases)
-    func cancelRunning(_ backend: Backend) async throws {
-        try await withEngine(backend, kinds: [BuiltinTasks.sleep()]) { sentral, _ in
+    @Test("cancelling a running task reaches the worker", arguments: Backend.allCases, BusKind.allCases)
+    func cancelRunning(_ backend: Backend, _ busKind: BusKind) async throws {
+        try await withEngine(backend, bus: busKind, kinds: [BuiltinTasks.sleep()]) { sentral, _ in
             let task = try await enqueue(sentral, kind: "sleep", params: #"{"milliseconds":20000}"#)
             let running = try await waitForTask(sentral.tasks, task.id) { $0.state == .running }
             #expect(running.state == .running)

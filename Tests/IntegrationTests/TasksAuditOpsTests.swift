@@ -73,6 +73,51 @@ struct TasksAuditOpsTests {
         }
     }
 
+    @Test("saga-demo through the API: GET shows the saga log; a failing step unwinds; bad input is refused", arguments: Backend.allCases)
+    func sagaDemo(_ backend: Backend) async throws {
+        try await withServer(backend) { server in
+            func finished(_ id: String) async throws -> Components.Schemas.Task {
+                var task = try await server.client.getTask(path: .init(task: id)).ok.body.json
+                for _ in 0..<200 where ![.succeeded, .failed, .cancelled].contains(task.state) {
+                    try await Task.sleep(for: .milliseconds(25))
+                    task = try await server.client.getTask(path: .init(task: id)).ok.body.json
+                }
+                return task
+            }
+            let ok = try await server.client.createTask(body: .json(.init(kind: .sagaDemo))).accepted.body.json
+            let done = try await finished(ok.id)
+            #expect(done.state == .succeeded)
+            #expect(done.saga?.phase == .completed)
+            #expect(done.saga?.steps.map(\.name) == BuiltinTasks.sagaDemoSteps)
+            #expect(done.saga?.steps.allSatisfy { $0.state == .done && $0.runs == 1 } == true)
+
+            let failing = try await server.client.createTask(body: .json(.init(kind: .sagaDemo, failAtStep: 2))).accepted.body.json
+            let failed = try await finished(failing.id)
+            #expect(failed.state == .failed)
+            #expect(failed.reason == "step 2 was told to fail; undone: register, allocate")
+            #expect(failed.saga?.phase == .unwound)
+            #expect(failed.saga?.steps.map(\.state) == [.undone, .undone, .pending])
+
+            // A task that is not a saga has no log.
+            let noop = try await server.client.createTask(body: .json(.init(kind: .noop))).accepted.body.json
+            #expect(try await finished(noop.id).saga == nil)
+
+            for body in [#"{"kind":"saga-demo","failAtStep":4}"#, #"{"kind":"saga-demo","failAtStep":0}"#,
+                         #"{"kind":"saga-demo","milliseconds":60001}"#, #"{"kind":"sleep","failAtStep":1}"#] {
+                let response = try await server.raw(.POST, "/v1/tasks", body: body)
+                #expect(response.status == 422, "\(body)")
+                #expect(try server.problem(response)["type"] as? String == "https://dataverket.dev/problems/invalid-argument")
+            }
+            #expect(try await server.raw(.POST, "/v1/tasks", body: #"{"kind":"saga-demo","failAtStep":"two"}"#).status == 422)
+            #expect(try await server.raw(.POST, "/v1/tasks", body: #"{"kind":"saga-demo","failAtStep":1,"#).status == 400)
+            #expect(try await server.raw(.POST, "/v1/tasks", body: #"{"kind":"saga-demo"}"#, contentType: "text/plain").status == 415)
+            let huge = #"{"kind":"saga-demo","pad":""# + String(repeating: "x", count: 2 << 20) + #""}"#
+            #expect(try await server.raw(.POST, "/v1/tasks", body: huge).status == 413)
+            // Refused input created nothing.
+            #expect(try await server.client.listTasks(query: .init(kind: "saga-demo")).ok.body.json.items.count == 2)
+        }
+    }
+
     @Test("a queued task is cancelled through the API", arguments: Backend.allCases)
     func cancelThroughAPI(_ backend: Backend) async throws {
         try await withServer(backend, worker: false) { server in

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 
 /// `dataverket`: the server binary.
@@ -6,7 +7,7 @@ public struct DataverketCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "dataverket",
         abstract: "Dataverket — sovereign datacenter automation: the control-plane server.",
-        subcommands: [Serve.self, Migrate.self],
+        subcommands: [Serve.self, Worker.self, Migrate.self],
         defaultSubcommand: Serve.self)
 
     public init() {}
@@ -19,6 +20,18 @@ struct StoreOptions: ParsableArguments {
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
+
+    /// The store, bus and datacenter from the environment (DV_DATABASE_URL, DV_NATS_URL, DV_DATACENTER,
+    /// DV_DEMO_LEDGER_DIR) and `--data-dir`.
+    func serverConfiguration(host: String = "127.0.0.1", port: Int = 8080) -> ServerConfiguration {
+        let environment = ProcessInfo.processInfo.environment
+        func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        var configuration = ServerConfiguration(host: host, port: port, dataDirectory: dataDirectory,
+                                                databaseURL: value("DV_DATABASE_URL"), natsURL: value("DV_NATS_URL"))
+        configuration.datacenter = value("DV_DATACENTER")
+        configuration.demoLedgerDirectory = value("DV_DEMO_LEDGER_DIR")
+        return configuration
+    }
 
     func logger() throws -> Logger {
         guard let level = Logger.Level(rawValue: logLevel) else {

@@ -8,8 +8,7 @@ struct Migrate: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
-        let configuration = ServerConfiguration(
-            dataDirectory: store.dataDirectory, databaseURL: ProcessInfo.processInfo.environment["DV_DATABASE_URL"])
+        let configuration = store.serverConfiguration()
         let applied = try await DataverketServer.migrate(configuration: configuration, logger: try store.logger())
         print(applied.isEmpty ? "up to date" : applied.map { "applied \($0)" }.joined(separator: "\n"))
     }

@@ -10,6 +10,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to listen on, HOST:PORT.")
     var listen: String = "127.0.0.1:8080"
 
+    @Flag(name: .customLong("no-worker"), help: "Leave task execution to `dataverket worker` processes (needs DV_NATS_URL).")
+    var noWorker = false
+
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
@@ -17,11 +20,11 @@ struct Serve: AsyncParsableCommand {
               (0...65535).contains(port), colon != listen.startIndex
         else { throw ValidationError("--listen must be HOST:PORT, got '\(listen)'") }
         let host = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        var configuration = ServerConfiguration(
-            host: host, port: port, dataDirectory: store.dataDirectory,
-            databaseURL: ProcessInfo.processInfo.environment["DV_DATABASE_URL"],
-            natsURL: ProcessInfo.processInfo.environment["DV_NATS_URL"].flatMap { $0.isEmpty ? nil : $0 })
-        configuration.datacenter = ProcessInfo.processInfo.environment["DV_DATACENTER"]
+        var configuration = store.serverConfiguration(host: host, port: port)
+        configuration.runsWorker = !noWorker
+        if noWorker, configuration.natsURL == nil {
+            throw ValidationError("--no-worker needs DV_NATS_URL: with the in-process bus no other process could run the tasks")
+        }
         try await DataverketServer.serve(configuration: configuration, logger: try store.logger())
     }
 }
