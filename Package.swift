@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .executable(name: "dataverket", targets: ["dataverket"]),
         .executable(name: "dv", targets: ["dv"]),
+        .executable(name: "dvid", targets: ["dvid"]),
         .executable(name: "dv-bench", targets: ["dv-bench"]),
         .library(name: "DataverketClient", targets: ["DataverketClient"]),
     ],
@@ -36,6 +37,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
     ],
     targets: [
         // Domain core: identifiers, names, errors, the event envelope. No I/O.
@@ -90,6 +93,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Identitet: signing keys sealed at rest, access/refresh tokens, the bootstrap credential, role bindings.
+        .target(
+            name: "Identitet",
+            dependencies: [
+                "DataverketCore", "DataverketStore",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SQLKit", package: "sql-kit"),
+            ],
+            swiftSettings: strict
+        ),
         // The OpenAPI contract and the code generated from it (types, server stubs, client).
         // Generated code lives alone here so "no warnings" applies to the project's own code.
         .target(
@@ -101,7 +115,7 @@ let package = Package(
         .target(
             name: "DataverketServer",
             dependencies: [
-                "DataverketCore", "DataverketStore", "Sentral", "DataverketAPI", "DataverketBus",
+                "DataverketCore", "DataverketStore", "Sentral", "DataverketAPI", "DataverketBus", "Identitet",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
@@ -143,7 +157,7 @@ let package = Package(
         .target(
             name: "DataverketBench",
             dependencies: [
-                "DataverketServer", "DataverketStore", "Sentral", "DataverketClient", "DataverketAPI", "DataverketBus",
+                "DataverketServer", "DataverketStore", "Sentral", "DataverketClient", "DataverketAPI", "DataverketBus", "NATS", "Identitet",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -154,6 +168,7 @@ let package = Package(
         ),
         .executableTarget(name: "dataverket", dependencies: ["DataverketServer"], swiftSettings: strict),
         .executableTarget(name: "dv", dependencies: ["DVCommands"], swiftSettings: strict),
+        .executableTarget(name: "dvid", dependencies: ["DVCommands"], swiftSettings: strict),
         .executableTarget(name: "dv-bench", dependencies: ["DataverketBench"], swiftSettings: strict),
 
         .testTarget(
@@ -185,7 +200,8 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "DataverketCore", "DataverketStore", "Sentral", "DataverketServer", "DataverketClient",
-                "DataverketAPI", "DVCommands", "DataverketBus",
+                "DataverketAPI", "DVCommands", "DataverketBus", "Identitet",
+                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -15,16 +15,40 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: [.short, .customLong("output")], help: "Output format: table, json or yaml.")
     var output: OutputFormat = .table
 
+    @Option(name: .long, help: "Access token (default: $DV_TOKEN, else the session `dvid login` saved).")
+    var token: String?
+
+    @Option(name: .customLong("config-dir"), help: .hidden)
+    var configDirectory: String?
+
     var serverURL: String {
         server ?? ProcessInfo.processInfo.environment["DV_SERVER"] ?? "http://127.0.0.1:8080"
     }
 
     /// A connected SDK client; calls made through `call` get their errors unwrapped to problems.
-    func api() throws -> API {
+    func api() async throws -> API {
+        let anonymous = try await anonymousAPI()
+        guard let url = URL(string: serverURL) else { return anonymous }
+        let bearer = try await credential()
+        return API(client: DataverketClient.make(serverURL: url, headers: bearer.map { ["Authorization": "Bearer \($0)"] } ?? [:]),
+                   serverURL: serverURL)
+    }
+
+    /// A client without credentials (logging in, logging out).
+    func anonymousAPI() async throws -> API {
         guard let url = URL(string: serverURL), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
             throw ValidationError("--server must be an http(s) URL, got '\(serverURL)'")
         }
         return API(client: DataverketClient.make(serverURL: url), serverURL: serverURL)
+    }
+
+    var credentials: CredentialStore { CredentialStore(directory: configDirectory) }
+
+    /// `--token`, else `DV_TOKEN`, else the saved session for this server (refreshed when it is about to expire).
+    func credential() async throws -> String? {
+        if let token { return token }
+        if let token = ProcessInfo.processInfo.environment["DV_TOKEN"], !token.isEmpty { return token }
+        return try await credentials.accessToken(server: serverURL)
     }
 }
 

@@ -57,11 +57,9 @@ struct APIBench: AsyncParsableCommand {
         try await database.transaction { session in
             try await session.run("CREATE TABLE IF NOT EXISTS bench_raw (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, name TEXT NOT NULL, labels TEXT NOT NULL, version BIGINT NOT NULL, created_at BIGINT NOT NULL)")
         }
-        let configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
         let bus = InProcessBus(logger: logger)
         try await bus.provision()
-        return try await DataverketServer.withRunning(sentral: sentral, configuration: configuration, logger: logger, bus: bus) { port in
-            let client = DataverketClient.make(serverURL: URL(string: "http://127.0.0.1:\(port)")!)
+        return try await withBenchServer(sentral, bus: bus, logger: logger) { client, _ in
             _ = try await client.createTenant(body: .json(.init(name: "bench"))).created
             let create = try await Measurement.run("create-project", count: requests, concurrency: concurrency) { index in
                 _ = try await client.createProject(path: .init(tenant: "bench"), body: .json(.init(name: "p\(index)"))).created

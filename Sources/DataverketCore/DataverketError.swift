@@ -16,6 +16,9 @@ public struct DataverketError: Error, Sendable, CustomStringConvertible {
             case unsupportedMediaType = "unsupported-media-type"
             case idempotencyKeyReused = "idempotency-key-reused"
             case unavailable = "unavailable"
+            case unauthenticated = "unauthenticated"
+            case forbidden = "forbidden"
+            case rateLimited = "rate-limited"
             case storeFailure = "store-failure"
             case `internal` = "internal"
         }
@@ -43,6 +46,12 @@ public struct DataverketError: Error, Sendable, CustomStringConvertible {
         public static let unsupportedMediaType = Code(.unsupportedMediaType)
         /// An `Idempotency-Key` was reused with a different request. HTTP 422.
         public static let idempotencyKeyReused = Code(.idempotencyKeyReused)
+        /// No valid credential: missing, malformed, expired, revoked, or not for this server. HTTP 401.
+        public static let unauthenticated = Code(.unauthenticated)
+        /// The caller may see the resource but not do this to it. HTTP 403.
+        public static let forbidden = Code(.forbidden)
+        /// The caller sent too many requests; `Retry-After` says when to try again. HTTP 429.
+        public static let rateLimited = Code(.rateLimited)
         /// A dependency (the store, the bus) is unreachable. HTTP 503.
         public static let unavailable = Code(.unavailable)
         /// The store failed in a way that is not the caller's fault. HTTP 500.

@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import Identitet
 import DataverketAPI
 import DataverketCore
 import OpenAPIRuntime
@@ -13,11 +14,63 @@ import Sentral
 /// thrown as `DataverketError` and rendered as problem+json by `ProblemMiddleware`.
 struct APIHandlers: APIProtocol {
     let sentral: ControlPlane
+    let identity: Identitet
     let metrics: ServerMetrics
 
     var scope: RequestScope {
         RequestScope.current ?? RequestScope(correlationID: ULID.make(), sourceAddress: nil, actor: OperationContext.anonymousActor,
                                              logger: sentral.database.logger, path: "")
+    }
+
+    // MARK: identity
+
+    func getOpenIDConfiguration(_ input: Operations.GetOpenIDConfiguration.Input) async throws -> Operations.GetOpenIDConfiguration.Output {
+        let issuer = identity.issuer
+        return .ok(.init(body: .json(.init(
+            issuer: issuer, jwksUri: issuer + "/v1/identity/jwks", tokenEndpoint: issuer + "/v1/identity/token",
+            revocationEndpoint: issuer + "/v1/identity/revoke", grantTypesSupported: ["bootstrap", "refresh_token"],
+            idTokenSigningAlgValuesSupported: ["ES256"]))))
+    }
+
+    func getJWKS(_ input: Operations.GetJWKS.Input) async throws -> Operations.GetJWKS.Output {
+        let keys = try await identity.jwks()
+        return .ok(.init(body: .json(.init(keys: keys.map {
+            .init(kty: $0.kty, crv: $0.crv, alg: $0.alg, use: $0.use, kid: $0.kid, x: $0.x, y: $0.y)
+        }))))
+    }
+
+    func createToken(_ input: Operations.CreateToken.Input) async throws -> Operations.CreateToken.Output {
+        guard case .json(let body) = input.body else { throw unsupportedBody }
+        let tokens: SessionTokens
+        switch body.grantType {
+        case .bootstrap:
+            tokens = try await identity.exchangeBootstrap(body.token)
+            var operation = scope.operation()
+            operation.actor = tokens.subject
+            let context = operation
+            try await sentral.database.transaction { session in
+                try await Audit.append(session, context: context, action: "identity.bootstrap",
+                                       resource: ResourceRef(kind: "principal", id: tokens.subject, name: tokens.subject),
+                                       tenantID: nil, projectID: nil, beforeVersion: nil, afterVersion: nil)
+            }
+        case .refreshToken:
+            tokens = try await identity.refresh(body.token)
+        }
+        return .ok(.init(body: .json(.init(accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, tokenType: "Bearer",
+                                           expiresIn: tokens.expiresIn, subject: tokens.subject))))
+    }
+
+    func revokeToken(_ input: Operations.RevokeToken.Input) async throws -> Operations.RevokeToken.Output {
+        guard case .json(let body) = input.body else { throw unsupportedBody }
+        try await identity.revoke(refreshToken: body.token)
+        return .noContent(.init())
+    }
+
+    func whoAmI(_ input: Operations.WhoAmI.Input) async throws -> Operations.WhoAmI.Output {
+        guard let principal = scope.principal else { throw DataverketError(.unauthenticated, "no credential") }
+        return .ok(.init(body: .json(.init(subject: principal.subject, roles: principal.bindings.map {
+            .init(role: $0.role, scopeKind: .init(rawValue: $0.scopeKind) ?? .platform, scopeId: $0.scopeID)
+        }))))
     }
 
     // MARK: operations

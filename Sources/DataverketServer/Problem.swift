@@ -42,6 +42,9 @@ struct ProblemDocument: Codable, Sendable {
         case .unsupportedMediaType: (.unsupportedMediaType, "Unsupported media type")
         case .idempotencyKeyReused: (.unprocessableContent, "Idempotency key reused")
         case .unavailable: (.serviceUnavailable, "Service unavailable")
+        case .unauthenticated: (.unauthorized, "Authentication required")
+        case .forbidden: (.forbidden, "Forbidden")
+        case .rateLimited: (.tooManyRequests, "Too many requests")
         default: (.internalServerError, "Internal error")
         }
     }
@@ -76,6 +79,7 @@ struct ProblemMiddleware: RouterMiddleware {
         let body = (try? encoder.encode(document)) ?? Data("{}".utf8)
         var headers = HTTPFields()
         headers[.contentType] = "application/problem+json"
+        if document.status == 401 { headers[.wwwAuthenticate] = #"Bearer realm="dataverket""# }
         return Response(status: .init(code: document.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 

@@ -1,5 +1,6 @@
 import DataverketCore
 import HTTPTypes
+import Identitet
 import Hummingbird
 import Logging
 import NIOCore
@@ -12,6 +13,8 @@ public struct RequestScope: Sendable {
     public var actor: String
     public var logger: Logger
     public var path: String
+    /// The verified caller, once `AccessMiddleware` authenticated the request.
+    public var principal: Principal?
 
     @TaskLocal public static var current: RequestScope?
 

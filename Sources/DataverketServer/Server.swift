@@ -1,12 +1,9 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
 import Foundation
-#endif
 import DataverketAPI
 import DataverketBus
 import DataverketCore
 import DataverketStore
+import Identitet
 import Hummingbird
 import Logging
 import OpenAPIHummingbird
@@ -33,6 +30,12 @@ public struct ServerConfiguration: Sendable {
     public var workerConcurrency = 8
     /// `DV_DEMO_LEDGER_DIR`: where the built-in `saga-demo` task leaves its effects (memory when unset).
     public var demoLedgerDirectory: String?
+    /// `DV_ISSUER`: the `iss` of the access tokens this server signs (default: its own URL).
+    public var issuerOverride: String?
+    /// `DV_MASTER_KEY`: base64 of the 32-byte key sealing secrets at rest (default: `<data dir>/master.key`).
+    public var masterKey: String?
+
+    public var issuer: String { issuerOverride ?? "http://\(host):\(port)" }
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "./.dataverket",
                 databaseURL: String? = nil, natsURL: String? = nil, maxBodyBytes: Int = 1 << 20) {
@@ -54,15 +57,17 @@ public enum DataverketServer {
 
     /// The router: middleware (correlation + request log, metrics, problem+json, body guard) and every
     /// generated API operation.
-    public static func makeRouter(sentral: ControlPlane, metrics: ServerMetrics, configuration: ServerConfiguration) throws -> Router<DataverketRequestContext> {
+    public static func makeRouter(sentral: ControlPlane, identity: Identitet, metrics: ServerMetrics, configuration: ServerConfiguration,
+                                  logger: Logger) throws -> Router<DataverketRequestContext> {
         let router = Router(context: DataverketRequestContext.self)
         router.middlewares.add(RequestScopeMiddleware())
         router.middlewares.add(HTTPMetricsMiddleware(metrics: metrics))
         router.middlewares.add(ProblemMiddleware())
         router.middlewares.add(HeaderEncodingMiddleware())
         router.middlewares.add(BodyGuardMiddleware(maxBodyBytes: configuration.maxBodyBytes))
-        try APIHandlers(sentral: sentral, metrics: metrics).registerHandlers(
-            on: router, serverURL: URL(string: "/")!, configuration: openAPIConfiguration)
+        try APIHandlers(sentral: sentral, identity: identity, metrics: metrics).registerHandlers(
+            on: router, serverURL: URL(string: "/")!, configuration: openAPIConfiguration,
+            middlewares: [AccessMiddleware(identity: identity, logger: logger)])
         return router
     }
 
@@ -70,11 +75,11 @@ public enum DataverketServer {
     /// (outbox relay, projector, blocked-task resumer, Sentral's worker unless `worker` is false), the
     /// health listener and Sentral's heartbeat, housekeeping.
     public static func makeApplication(
-        sentral: ControlPlane, configuration: ServerConfiguration, logger: Logger, bus: any Bus, worker: Bool = true,
+        sentral: ControlPlane, identity: Identitet, configuration: ServerConfiguration, logger: Logger, bus: any Bus, worker: Bool = true,
         onListening: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in }
     ) throws -> some ApplicationProtocol {
         let metrics = ServerMetrics()
-        let router = try makeRouter(sentral: sentral, metrics: metrics, configuration: configuration)
+        let router = try makeRouter(sentral: sentral, identity: identity, metrics: metrics, configuration: configuration, logger: logger)
         let host = configuration.host
         var app = Application(
             router: router,
@@ -103,13 +108,19 @@ public enum DataverketServer {
 
     /// Runs the server on `configuration`'s address (port 0 picks a free one) for the duration of `body`,
     /// which receives the bound port; then shuts it down gracefully. For tests, benchmarks and embedding.
+    ///
+    /// Without `identity`, an Identitet with a throwaway master key is made (and migrated) over the same
+    /// store; callers that need tokens pass their own and issue sessions from it.
     public static func withRunning<T: Sendable>(
-        sentral: ControlPlane, configuration: ServerConfiguration, logger: Logger, bus: any Bus, worker: Bool = true,
-        _ body: @escaping @Sendable (_ port: Int) async throws -> T
+        sentral: ControlPlane, identity: Identitet? = nil, configuration: ServerConfiguration, logger: Logger, bus: any Bus,
+        worker: Bool = true, _ body: @escaping @Sendable (_ port: Int) async throws -> T
     ) async throws -> T {
+        var chosen = identity
+        if chosen == nil { chosen = try await makeThrowawayIdentity(sentral, configuration) }
+        guard let identity = chosen else { throw DataverketError(.internal, "no identity") }
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = try makeApplication(
-            sentral: sentral, configuration: configuration, logger: logger, bus: bus, worker: worker,
+            sentral: sentral, identity: identity, configuration: configuration, logger: logger, bus: bus, worker: worker,
             onListening: { _, port in portContinuation.yield(port) })
         let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         return try await withThrowingTaskGroup(of: T?.self) { tasks in
@@ -137,6 +148,13 @@ public enum DataverketServer {
         }
     }
 
+    static func makeThrowawayIdentity(_ sentral: ControlPlane, _ configuration: ServerConfiguration) async throws -> Identitet {
+        let identity = Identitet(database: sentral.database, issuer: configuration.issuer, masterKey: .random())
+        _ = try await identity.migrate()
+        try await identity.prepare()
+        return identity
+    }
+
     /// `dataverket serve`: opens the store, applies migrations, serves until SIGINT/SIGTERM, then drains.
     public static func serve(configuration: ServerConfiguration, logger: Logger) async throws {
         let database = try await configuration.store.open(logger: logger)
@@ -147,16 +165,57 @@ public enum DataverketServer {
         logger.info("bus opened", metadata: ["bus": "\(configuration.natsURL == nil ? "in-process" : "jetstream")"])
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await database.backend.run() }
-            let applied = try await sentral.migrate()
+            let identity = Identitet(
+                database: database, issuer: configuration.issuer,
+                masterKey: try MasterKey.load(environment: configuration.masterKey, directory: configuration.dataDirectory))
+            let applied = try await sentral.migrate() + identity.migrate()
             if !applied.isEmpty { logger.info("migrations applied", metadata: ["count": "\(applied.count)"]) }
+            try await identity.prepare()
+            try await announceBootstrap(identity, configuration: configuration, logger: logger)
             try await bus.provision()
-            let app = try makeApplication(sentral: sentral, configuration: configuration, logger: logger, bus: bus)
+            let app = try makeApplication(sentral: sentral, identity: identity, configuration: configuration, logger: logger, bus: bus)
             try await app.runService()
             group.cancelAll()
         }
         await bus.close()
         try await database.backend.close()
         logger.info("stopped")
+    }
+
+    /// On a fresh store: makes the one-time platform-admin bootstrap credential, writes it to
+    /// `<data dir>/bootstrap-token` (0600) and says so once on standard error.
+    static func announceBootstrap(_ identity: Identitet, configuration: ServerConfiguration, logger: Logger) async throws {
+        guard let token = try await identity.prepareBootstrap() else { return }
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        let path = configuration.dataDirectory + "/bootstrap-token"
+        try SecretFile.write(token + "\n", to: path)
+        logger.notice("bootstrap credential written; exchange it once: dvid login --bootstrap-token-file \(path)",
+                      metadata: ["path": "\(path)"])
+        FileHandle.standardError.write(Data("""
+
+            One-time platform-admin bootstrap credential (also in \(path), mode 0600):
+
+                \(token)
+
+            Log in with:  dvid login --bootstrap-token-file \(path)
+
+            """.utf8))
+    }
+
+    /// `dataverket keys rotate`: a new active signing key; the old one stays published until its tokens expire.
+    public static func rotateKeys(configuration: ServerConfiguration, logger: Logger) async throws -> String {
+        let database = try await configuration.store.open(logger: logger)
+        let kid = try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await database.backend.run() }
+            defer { group.cancelAll() }
+            let identity = Identitet(
+                database: database, issuer: configuration.issuer,
+                masterKey: try MasterKey.load(environment: configuration.masterKey, directory: configuration.dataDirectory))
+            _ = try await identity.migrate()
+            return try await identity.rotateKeys()
+        }
+        try await database.backend.close()
+        return kid
     }
 
     /// `dataverket worker`: runs Sentral's task worker alone (no API), with heartbeats, until SIGINT/SIGTERM.
@@ -199,6 +258,7 @@ public enum DataverketServer {
             group.addTask { await database.backend.run() }
             defer { group.cancelAll() }
             return try await ControlPlane(database: database).migrate()
+                + Identitet(database: database, issuer: configuration.issuer, masterKey: .random()).migrate()
         }
         try await database.backend.close()
         return applied

@@ -1,5 +1,9 @@
 import DataverketCore
 import DVCommands
+import ArgumentParser
+import DataverketBus
+import DataverketServer
+import Identitet
 import Sentral
 import Foundation
 import Synchronization
@@ -17,11 +21,16 @@ final class Captured: Sendable {
 
 /// Runs `dv ARGS` against `server`; returns exit code, stdout, stderr.
 func dv(_ server: TestServer?, _ arguments: String...) async -> (code: Int32, out: String, err: String) {
-    let captured = Captured()
     var args = arguments
-    if let server { args += ["--server", server.baseURL] }
+    if let server { args += ["--server", server.baseURL, "--token", server.token] }
+    return await run(DVCommand.self, args)
+}
+
+/// Runs a `dv`-family command line in-process, capturing its output.
+func run(_ root: any ParsableCommand.Type, _ arguments: [String]) async -> (code: Int32, out: String, err: String) {
+    let captured = Captured()
     let code = await Terminal.$current.withValue(captured.terminal) {
-        await DVCLI.run(arguments: args)
+        await DVCLI.run(root, arguments: arguments)
     }
     return (code, captured.out.withLock { $0 }, captured.err.withLock { $0 })
 }
@@ -137,6 +146,63 @@ struct CLITests {
             let object = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [String: Any])
             #expect((object["saga"] as? [String: Any])?["phase"] as? String == "completed")
             #expect(await dv(server, "task", "get", "tsk_nope").code == 1)
+        }
+    }
+
+    @Test("dvid: login with the bootstrap credential, whoami, dv on the saved session (refreshed when expired), logout")
+    func dvidSession() async throws {
+        let bus = InProcessBus(logger: quietLogger)
+        try await bus.provision()
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("dvid-\(ULID.make())").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try await withDatabase(.sqlite) { database in
+            let sentral = ControlPlane(database: database, bus: bus)
+            let identity = Identitet(database: database, issuer: testIssuer, masterKey: .random())
+            _ = try await identity.migrate()
+            let credential = try #require(try await identity.prepareBootstrap())
+            try SecretFile.write(credential + "\n", to: scratch + "/bootstrap-token")
+            try await DataverketServer.withRunning(sentral: sentral, identity: identity,
+                                                   configuration: ServerConfiguration(host: "127.0.0.1", port: 0),
+                                                   logger: quietLogger, bus: bus) { port in
+                let common = ["--server", "http://127.0.0.1:\(port)", "--config-dir", scratch]
+                func dvid(_ arguments: String...) async -> (code: Int32, out: String, err: String) {
+                    await run(DVIDCommand.self, arguments + common)
+                }
+                func dvLocal(_ arguments: String...) async -> (code: Int32, out: String, err: String) {
+                    await run(DVCommand.self, arguments + common)
+                }
+                #expect(await dvLocal("tenant", "list").code == 1, "no session yet")
+                let login = await dvid("login", "--bootstrap-token-file", scratch + "/bootstrap-token")
+                #expect(login.code == 0, "\(login.err)")
+                #expect(login.out.contains("as user:admin"))
+                let mode = try FileManager.default.attributesOfItem(atPath: scratch + "/credentials.json")[.posixPermissions] as? NSNumber
+                #expect(mode?.intValue == 0o600)
+                let me = await dvid("whoami")
+                #expect(me.code == 0 && me.out.contains("user:admin") && me.out.contains("platform-admin"))
+                #expect(await dvLocal("tenant", "create", "acme").code == 0)
+
+                // An expired access token is refreshed silently, and the new session saved.
+                let path = scratch + "/credentials.json"
+                let saved = try String(contentsOfFile: path, encoding: .utf8)
+                let expired = saved.replacingOccurrences(of: #""expiresAt" : "[^"]*""#, with: #""expiresAt" : "2000-01-01T00:00:00Z""#,
+                                                         options: .regularExpression)
+                #expect(expired != saved)
+                try SecretFile.write(expired, to: path)
+                let refreshed = await dvLocal("tenant", "list")
+                #expect(refreshed.out.contains("acme"), "\(refreshed.err)")
+                #expect(try String(contentsOfFile: path, encoding: .utf8) != expired)
+
+                let again = await dvid("login", "--bootstrap-token-file", scratch + "/bootstrap-token")
+                #expect(again.code == 1 && again.err.contains("not a valid bootstrap credential"))
+                #expect(await dvid("login").code == 64)
+                #expect(await dvid("login", "--bootstrap-token-file", scratch + "/missing").code == 1)
+                let logout = await dvid("logout")
+                #expect(logout.code == 0 && logout.out.contains("logged out"))
+                let after = await dvid("whoami")
+                #expect(after.code == 1 && after.err.contains("401"))
+                #expect(await dvid("logout").out.contains("not logged in"))
+            }
         }
     }
 

@@ -38,9 +38,31 @@ struct ServerProcessTests {
         let range = try #require(listening.range(of: "listening on http://127.0.0.1:"))
         let bound = try #require(Int(listening[range.upperBound...].prefix { $0.isNumber }))
 
+        // A fresh store: the one-time bootstrap credential is in a 0600 file and said once on stderr.
+        let credentialPath = dataDirectory.appendingPathComponent("bootstrap-token").path
+        let attributes = try FileManager.default.attributesOfItem(atPath: credentialPath)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        let credential = try String(contentsOfFile: credentialPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(await capture.waitFor { $0.contains { $0.contains("dvid login --bootstrap-token-file \(credentialPath)") } })
+        func exchange() async throws -> (Int, [String: Any]) {
+            var login = HTTPClientRequest(url: "http://127.0.0.1:\(bound)/v1/identity/token")
+            login.method = .POST
+            login.headers.add(name: "Content-Type", value: "application/json")
+            login.body = .bytes(ByteBuffer(string: #"{"grantType":"bootstrap","token":"\#(credential)"}"#))
+            let answer = try await HTTPClient.shared.execute(login, timeout: .seconds(10))
+            let body = try await answer.body.collect(upTo: 1 << 16)
+            return (Int(answer.status.code), try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] ?? [:])
+        }
+        let (status, session) = try await exchange()
+        #expect(status == 200)
+        #expect(session["subject"] as? String == "user:admin")
+        let accessToken = try #require(session["accessToken"] as? String)
+        #expect(try await exchange().0 == 401, "a bootstrap credential is good for one login only")
+
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(bound)/v1/tenants")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Authorization", value: "Bearer \(accessToken)")
         request.headers.add(name: "X-Correlation-ID", value: "proc-test-1")
         request.body = .bytes(ByteBuffer(string: #"{"name":"acme"}"#))
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
@@ -53,7 +75,7 @@ struct ServerProcessTests {
         #expect(await capture.waitFor(attempts: 40) { $0.contains { $0.contains("\"msg\":\"stopped\"") } })
         #expect(process.terminationStatus == 0)
         let lines = capture.lines.withLock { $0 }
-        let requestLine = try #require(lines.first { $0.contains("\"msg\":\"request\"") })
+        let requestLine = try #require(lines.first { $0.contains("\"msg\":\"request\"") && $0.contains("proc-test-1") })
         let object = try #require(try JSONSerialization.jsonObject(with: Data(requestLine.utf8)) as? [String: String])
         #expect(object["correlation_id"] == "proc-test-1")
         #expect(object["status"] == "201")

@@ -6,6 +6,7 @@ import DataverketServer
 import DataverketStore
 import Foundation
 import Hummingbird
+import Identitet
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -206,12 +207,26 @@ func adminSQL(_ statement: String) async throws {
     }
 }
 
-/// A running server on a free loopback port.
+/// A running server on a free loopback port, with a platform-admin session for the tests.
 struct TestServer: Sendable {
     let baseURL: String
     let database: Database
     let sentral: ControlPlane
-    var client: Client { DataverketClient.make(serverURL: URL(string: baseURL)!) }
+    let identity: Identitet
+    /// An access token of `user:test-admin` (platform-admin).
+    let token: String
+    var client: Client { client(token: token) }
+
+    /// A client presenting `token` (nil: none).
+    func client(token: String?) -> Client {
+        DataverketClient.make(serverURL: URL(string: baseURL)!, headers: token.map { ["Authorization": "Bearer \($0)"] } ?? [:])
+    }
+
+    /// An access token for `subject`, bound `roles` at platform scope first.
+    func token(for subject: String, roles: [Role]) async throws -> String {
+        for role in roles { try await identity.bind(subject, role, by: "test") }
+        return try await identity.issueSession(for: subject).accessToken
+    }
 
     /// A raw HTTP request, for what the SDK cannot send (malformed bodies, wrong media types).
     func raw(_ method: NIOHTTP1.HTTPMethod, _ path: String, body: String? = nil, headers: [String: String] = [:],
@@ -219,7 +234,10 @@ struct TestServer: Sendable {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if !headers.keys.contains(where: { $0.lowercased() == "authorization" }) {
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        }
+        for (name, value) in headers where !value.isEmpty { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
         let bytes = try await response.body.collect(upTo: 4 << 20)
@@ -253,10 +271,19 @@ func runServer(_ sentral: ControlPlane, worker: Bool = true, bus: any Bus,
                _ body: @Sendable @escaping (TestServer) async throws -> Void) async throws {
     var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
     configuration.datacenter = "osl1"
-    try await DataverketServer.withRunning(sentral: sentral, configuration: configuration, logger: quietLogger,
+    configuration.issuerOverride = testIssuer
+    let identity = Identitet(database: sentral.database, issuer: testIssuer, masterKey: .random())
+    _ = try await identity.migrate()
+    try await identity.prepare()
+    try await identity.bind("user:test-admin", .platformAdmin, by: "test")
+    let token = try await identity.issueSession(for: "user:test-admin").accessToken
+    try await DataverketServer.withRunning(sentral: sentral, identity: identity, configuration: configuration, logger: quietLogger,
                                            bus: bus, worker: worker) { port in
-        try await body(TestServer(baseURL: "http://127.0.0.1:\(port)", database: sentral.database, sentral: sentral))
+        try await body(TestServer(baseURL: "http://127.0.0.1:\(port)", database: sentral.database, sentral: sentral,
+                                  identity: identity, token: token))
     }
 }
+
+let testIssuer = "http://dataverket.test"
 
 let testContext = OperationContext(actor: "test:suite", correlationID: "test-correlation")

@@ -16,7 +16,7 @@ struct AuditList: AsyncParsableCommand {
     func run() async throws {
         let since = try self.since.map { try Self.time($0, option: "--since") }
         let until = try self.until.map { try Self.time($0, option: "--until") }
-        let api = try global.api()
+        let api = try await global.api()
         let items = try await list.collect { size, cursor in
             let page = try await api.call {
                 try await $0.listAudit(query: .init(limit: size, cursor: cursor, resource: resource, actor: actor,

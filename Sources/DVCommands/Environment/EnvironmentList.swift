@@ -10,7 +10,7 @@ struct EnvironmentList: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let api = try global.api()
+        let api = try await global.api()
         let items = try await list.collect { size, cursor in
             let page = try await api.call {
                 try await $0.listEnvironments(path: .init(tenant: scope.tenant, project: scope.project),

@@ -12,7 +12,7 @@ struct EnvironmentUpdate: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let api = try global.api()
+        let api = try await global.api()
         let current = try await api.call {
             try await $0.getEnvironment(path: .init(tenant: scope.tenant, project: scope.project, environment: name)).ok.body.json
         }

@@ -13,7 +13,7 @@ struct ProjectDelete: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let api = try global.api()
+        let api = try await global.api()
         let task = try await api.call {
             try await $0.deleteProject(path: .init(tenant: scope.tenant, project: name)).accepted.body.json
         }

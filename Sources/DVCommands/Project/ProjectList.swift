@@ -10,7 +10,7 @@ struct ProjectList: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let api = try global.api()
+        let api = try await global.api()
         let items = try await list.collect { size, cursor in
             let page = try await api.call {
                 try await $0.listProjects(path: .init(tenant: scope.tenant), query: .init(limit: size, cursor: cursor)).ok.body.json

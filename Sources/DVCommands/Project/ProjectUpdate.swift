@@ -12,7 +12,7 @@ struct ProjectUpdate: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let api = try global.api()
+        let api = try await global.api()
         let path = Operations.GetProject.Input.Path(tenant: scope.tenant, project: name)
         let current = try await api.call { try await $0.getProject(path: path).ok.body.json }
         let body = try update.body(current: current.labels.additionalProperties)

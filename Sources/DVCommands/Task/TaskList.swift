@@ -19,7 +19,7 @@ struct TaskList: AsyncParsableCommand {
             }
             wanted = parsed
         }
-        let api = try global.api()
+        let api = try await global.api()
         let items = try await list.collect { size, cursor in
             let page = try await api.call {
                 try await $0.listTasks(query: .init(limit: size, cursor: cursor, state: wanted, kind: kind, resource: resource)).ok.body.json

@@ -11,6 +11,6 @@ struct TaskWait: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        try await waitOptions.wait(for: id, api: try global.api(), format: global.output)
+        try await waitOptions.wait(for: id, api: try await global.api(), format: global.output)
     }
 }

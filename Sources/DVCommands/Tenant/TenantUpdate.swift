@@ -11,7 +11,7 @@ struct TenantUpdate: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let api = try global.api()
+        let api = try await global.api()
         let current = try await api.call { try await $0.getTenant(path: .init(tenant: name)).ok.body.json }
         let body = try update.body(current: current.labels.additionalProperties)
         let tenant = try await api.call {

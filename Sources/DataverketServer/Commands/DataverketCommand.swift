@@ -7,7 +7,7 @@ public struct DataverketCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "dataverket",
         abstract: "Dataverket — sovereign datacenter automation: the control-plane server.",
-        subcommands: [Serve.self, Worker.self, Migrate.self],
+        subcommands: [Serve.self, Worker.self, Migrate.self, Keys.self],
         defaultSubcommand: Serve.self)
 
     public init() {}
@@ -22,7 +22,7 @@ struct StoreOptions: ParsableArguments {
     var logLevel: String = "info"
 
     /// The store, bus and datacenter from the environment (DV_DATABASE_URL, DV_NATS_URL, DV_DATACENTER,
-    /// DV_DEMO_LEDGER_DIR) and `--data-dir`.
+    /// DV_DEMO_LEDGER_DIR, DV_ISSUER, DV_MASTER_KEY) and `--data-dir`.
     func serverConfiguration(host: String = "127.0.0.1", port: Int = 8080) -> ServerConfiguration {
         let environment = ProcessInfo.processInfo.environment
         func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
@@ -30,6 +30,8 @@ struct StoreOptions: ParsableArguments {
                                                 databaseURL: value("DV_DATABASE_URL"), natsURL: value("DV_NATS_URL"))
         configuration.datacenter = value("DV_DATACENTER")
         configuration.demoLedgerDirectory = value("DV_DEMO_LEDGER_DIR")
+        configuration.issuerOverride = value("DV_ISSUER")
+        configuration.masterKey = value("DV_MASTER_KEY")
         return configuration
     }
 

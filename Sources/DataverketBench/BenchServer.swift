@@ -1,0 +1,22 @@
+import DataverketBus
+import DataverketClient
+import DataverketServer
+import Foundation
+import Identitet
+import Logging
+import Sentral
+
+/// Runs the server for a benchmark and hands the body an SDK client holding a platform-admin token.
+func withBenchServer<T: Sendable>(_ sentral: ControlPlane, bus: any Bus, logger: Logger,
+                                  _ body: @escaping @Sendable (Client, Int) async throws -> T) async throws -> T {
+    let configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
+    let identity = Identitet(database: sentral.database, issuer: configuration.issuer, masterKey: .random())
+    _ = try await identity.migrate()
+    try await identity.bind("service:bench", .platformAdmin, by: "bench")
+    let token = try await identity.issueSession(for: "service:bench").accessToken
+    return try await DataverketServer.withRunning(sentral: sentral, identity: identity, configuration: configuration, logger: logger,
+                                                  bus: bus) { port in
+        let client = DataverketClient.make(serverURL: URL(string: "http://127.0.0.1:\(port)")!, headers: ["Authorization": "Bearer \(token)"])
+        return try await body(client, port)
+    }
+}

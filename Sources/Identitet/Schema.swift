@@ -1,0 +1,35 @@
+import DataverketStore
+
+/// Identitet's context: its own PostgreSQL schema `identity` (`identity_*` tables on SQLite).
+public enum IdentitySchema {
+    public static let migrations: [Migration] = [
+        Migration(
+            context: "identity", version: 1, name: "signing keys, sessions, bootstrap credential, role bindings",
+            postgresOnly: ["CREATE SCHEMA IF NOT EXISTS identity"],
+            statements: [
+                """
+                CREATE TABLE ${identity.signing_keys} (
+                    kid TEXT PRIMARY KEY, algorithm TEXT NOT NULL, sealed_private_key TEXT NOT NULL,
+                    created_at BIGINT NOT NULL, retired_at BIGINT)
+                """,
+                """
+                CREATE TABLE ${identity.refresh_tokens} (
+                    id TEXT PRIMARY KEY, family TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE, subject TEXT NOT NULL,
+                    created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, used_at BIGINT, revoked_at BIGINT)
+                """,
+                "CREATE INDEX refresh_family_idx ON ${identity.refresh_tokens} (family)",
+                """
+                CREATE TABLE ${identity.bootstrap_credentials} (
+                    token_hash TEXT PRIMARY KEY, created_at BIGINT NOT NULL, used_at BIGINT)
+                """,
+                """
+                CREATE TABLE ${identity.role_bindings} (
+                    id TEXT PRIMARY KEY, subject TEXT NOT NULL, role TEXT NOT NULL, scope_kind TEXT NOT NULL,
+                    scope_id TEXT NOT NULL, created_at BIGINT NOT NULL, created_by TEXT NOT NULL,
+                    UNIQUE (subject, role, scope_kind, scope_id))
+                """,
+                "CREATE INDEX role_bindings_subject_idx ON ${identity.role_bindings} (subject)",
+            ]
+        ),
+    ]
+}

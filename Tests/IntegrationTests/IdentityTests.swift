@@ -1,0 +1,221 @@
+import DataverketAPI
+import DataverketClient
+import DataverketCore
+import DataverketStore
+@testable import DataverketServer
+import Foundation
+@testable import Identitet
+import JWTKit
+import Sentral
+import SQLKit
+import Testing
+
+@Suite("Identitet")
+struct IdentityTests {
+    @Test("bootstrap: one credential on a fresh store, exchanged once for a platform-admin session", arguments: Backend.allCases)
+    func bootstrap(_ backend: Backend) async throws {
+        try await withDatabase(backend) { database in
+            let identity = Identitet(database: database, issuer: testIssuer, masterKey: .random())
+            _ = try await identity.migrate()
+            let credential = try #require(try await identity.prepareBootstrap())
+            #expect(try await identity.prepareBootstrap() == nil, "one outstanding credential at a time")
+            await #expect(throws: DataverketError.self) { try await identity.exchangeBootstrap(credential + "x") }
+            let session = try await identity.exchangeBootstrap(credential)
+            #expect(session.subject == "user:admin")
+            let principal = try await identity.authenticate(bearer: session.accessToken)
+            #expect(principal.holds(.platformAdmin))
+            await #expect(throws: DataverketError.self) { try await identity.exchangeBootstrap(credential) }
+            #expect(try await identity.prepareBootstrap() == nil, "an admin exists: no new bootstrap credential")
+            // Secrets are stored as digests, signing keys sealed.
+            let stored = try await database.read { session in
+                try await session.all("SELECT token_hash FROM \(session.table("identity", "bootstrap_credentials"))")
+                    .map { try $0.decode(column: "token_hash", as: String.self) }
+                + session.all("SELECT sealed_private_key FROM \(session.table("identity", "signing_keys"))")
+                    .map { try $0.decode(column: "sealed_private_key", as: String.self) }
+            }
+            #expect(!stored.contains(credential))
+            #expect(!stored.contains { $0.contains("PRIVATE KEY") })
+        }
+    }
+
+    @Test("refresh tokens rotate on use; reusing a rotated one revokes the session; logout revokes it", arguments: Backend.allCases)
+    func refreshRotation(_ backend: Backend) async throws {
+        try await withDatabase(backend) { database in
+            let identity = Identitet(database: database, issuer: testIssuer, masterKey: .random())
+            _ = try await identity.migrate()
+            let first = try await identity.issueSession(for: "user:ola")
+            let second = try await identity.refresh(first.refreshToken)
+            #expect(second.refreshToken != first.refreshToken)
+            #expect(try await identity.authenticate(bearer: second.accessToken).subject == "user:ola")
+            // The first refresh token was used: presenting it again is theft or a bug — the family is revoked.
+            await #expect(throws: DataverketError.self) { try await identity.refresh(first.refreshToken) }
+            await #expect(throws: DataverketError.self) { try await identity.refresh(second.refreshToken) }
+            await #expect(throws: DataverketError.self) { try await identity.authenticate(bearer: second.accessToken) }
+
+            let other = try await identity.issueSession(for: "user:kari")
+            try await identity.revoke(refreshToken: other.refreshToken)
+            await #expect(throws: DataverketError.self) { try await identity.authenticate(bearer: other.accessToken) }
+            try await identity.revoke(refreshToken: "dvr_unknown")  // ignored, as RFC 7009 asks
+        }
+    }
+
+    @Test("key rotation: new tokens use the new key, old tokens still verify, JWKS lists both; a wrong master key cannot open them",
+          arguments: Backend.allCases)
+    func rotation(_ backend: Backend) async throws {
+        try await withDatabase(backend) { database in
+            let master = MasterKey.random()
+            let identity = Identitet(database: database, issuer: testIssuer, masterKey: master)
+            _ = try await identity.migrate()
+            try await identity.prepare()
+            let before = try await identity.issueSession(for: "user:ola")
+            let kid = try await identity.rotateKeys()
+            let after = try await identity.issueSession(for: "user:ola")
+            #expect(try await identity.jwks().map(\.kid).contains(kid))
+            #expect(try await identity.jwks().count == 2)
+            #expect(try await identity.authenticate(bearer: before.accessToken).subject == "user:ola")
+            #expect(try await identity.authenticate(bearer: after.accessToken).subject == "user:ola")
+            // Another instance with the same master key verifies too (it loads the keys from the store).
+            let sibling = Identitet(database: database, issuer: testIssuer, masterKey: master)
+            #expect(try await sibling.authenticate(bearer: after.accessToken).subject == "user:ola")
+            let stranger = Identitet(database: database, issuer: testIssuer, masterKey: .random())
+            await #expect(throws: DataverketError.self) { try await stranger.authenticate(bearer: after.accessToken) }
+        }
+    }
+
+    @Test("expired, tampered, wrong-audience, wrong-issuer, revoked and malformed tokens each get 401 problem+json")
+    func rejectedTokens() async throws {
+        try await withServer(.sqlite) { server in
+            let identity = server.identity
+            let now = Date()
+            func claims(iss: String = testIssuer, aud: String = "dataverket", exp: Date = now.addingTimeInterval(600)) -> AccessClaims {
+                AccessClaims(iss: .init(value: iss), sub: .init(value: "user:test-admin"), aud: .init(value: [aud]), exp: .init(value: exp),
+                             iat: .init(value: now), jti: .init(value: ULID.make()), sid: "ses_none")
+            }
+            let expired = try await identity.sign(claims(exp: now.addingTimeInterval(-5)))
+            let wrongAudience = try await identity.sign(claims(aud: "someone-else"))
+            let wrongIssuer = try await identity.sign(claims(iss: "https://evil.example"))
+            var tampered = Array(server.token)
+            tampered[tampered.count - 5] = tampered[tampered.count - 5] == "A" ? "B" : "A"
+            let session = try await identity.issueSession(for: "user:test-admin")
+            try await identity.revoke(refreshToken: session.refreshToken)
+
+            let cases: [(String, String, String)] = [
+                ("expired", "Bearer \(expired)", "expired"),
+                ("wrong audience", "Bearer \(wrongAudience)", "not for dataverket"),
+                ("wrong issuer", "Bearer \(wrongIssuer)", "issued by https://evil.example"),
+                ("tampered", "Bearer \(String(tampered))", "signature"),
+                ("revoked", "Bearer \(session.accessToken)", "revoked"),
+                ("malformed", "Bearer not.a.jwt", "malformed"),
+                ("not bearer", "Basic dXNlcjpwYXNz", "Bearer"),
+                ("oversized", "Bearer " + String(repeating: "a", count: 5000), "too long"),
+            ]
+            for (name, header, says) in cases {
+                let response = try await server.raw(.GET, "/v1/tenants", headers: ["Authorization": header])
+                #expect(response.status == 401, "\(name)")
+                let problem = try server.problem(response)
+                #expect(problem["type"] as? String == "https://dataverket.dev/problems/unauthenticated", "\(name)")
+                #expect((problem["detail"] as? String)?.contains(says) == true, "\(name): \(problem["detail"] ?? "-")")
+                #expect(response.headers["www-authenticate"]?.hasPrefix("Bearer") == true, "\(name)")
+            }
+            let missing = try await server.raw(.POST, "/v1/tenants", body: #"{"name":"x"}"#, headers: ["Authorization": ""])
+            #expect(missing.status == 401)
+            // Nothing was created by any refused request.
+            #expect(try await server.client.listTenants().ok.body.json.items.isEmpty)
+            // Probes and discovery need no credential.
+            #expect(try await server.raw(.GET, "/healthz", headers: ["Authorization": ""]).status == 200)
+            let discovery = try await server.client(token: nil).getOpenIDConfiguration().ok.body.json
+            #expect(discovery.issuer == testIssuer)
+            #expect(discovery.jwksUri == testIssuer + "/v1/identity/jwks")
+            #expect(try await server.client(token: nil).getJWKS().ok.body.json.keys.first?.alg == "ES256")
+        }
+    }
+
+    @Test("the token endpoint: refresh through the API, bad grants refused, whoami names the caller")
+    func tokenEndpoint() async throws {
+        try await withServer(.sqlite) { server in
+            let anonymous = server.client(token: nil)
+            let session = try await server.identity.issueSession(for: "user:test-admin")
+            let refreshed = try await anonymous.createToken(body: .json(.init(grantType: .refreshToken, token: session.refreshToken))).ok.body.json
+            #expect(refreshed.tokenType == "Bearer" && refreshed.expiresIn == 900)
+            let me = try await server.client(token: refreshed.accessToken).whoAmI().ok.body.json
+            #expect(me.subject == "user:test-admin")
+            #expect(me.roles.map(\.role) == ["platform-admin"])
+            #expect(try await server.raw(.POST, "/v1/identity/token", body: #"{"grantType":"refresh_token","token":"dvr_nope"}"#).status == 401)
+            #expect(try await server.raw(.POST, "/v1/identity/token", body: #"{"grantType":"password","token":"x"}"#).status == 422)
+            #expect(try await server.raw(.POST, "/v1/identity/token", body: #"{"grantType":"bootstrap"}"#).status == 422)
+            #expect(try await server.raw(.POST, "/v1/identity/token", body: #"{"grantType":"#).status == 400)
+            #expect(try await server.raw(.POST, "/v1/identity/revoke", body: #"{"token":"dvr_unknown"}"#).status == 204)
+            #expect(try await server.raw(.GET, "/v1/identity/whoami", headers: ["Authorization": ""]).status == 401)
+        }
+    }
+
+    @Test("every operation in the OpenAPI document has an access rule; each role gets exactly what its rule grants")
+    func accessMatrix() async throws {
+        let spec = try String(contentsOfFile: openAPIPath, encoding: .utf8)
+        let operations = spec.split(separator: "\n").compactMap { line -> String? in
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            guard trimmed.hasPrefix("operationId:") else { return nil }
+            return trimmed.dropFirst("operationId:".count).trimmingCharacters(in: .whitespaces)
+        }
+        #expect(operations.count >= 29)
+        let missing = operations.filter { AccessPolicy.rules[$0] == nil }
+        #expect(missing.isEmpty, "operations without an access rule: \(missing)")
+        #expect(Set(AccessPolicy.rules.keys) == Set(operations), "rules for operations the API does not have")
+
+        // Expected grants per role, independent of the rule table.
+        let reads: Set<String> = ["listServiceHealth", "listTenants", "getTenant", "listProjects", "getProject", "listEnvironments",
+                                  "getEnvironment", "listTasks", "getTask", "listAudit"]
+        let operate: Set<String> = ["createTask", "cancelTask"]
+        let open: Set<String> = ["getHealth", "getReadiness", "getMetrics", "getOpenIDConfiguration", "getJWKS", "createToken",
+                                 "revokeToken", "whoAmI"]
+        let expected: [Role: Set<String>] = [
+            .platformAdmin: Set(operations),
+            .operator: reads.union(operate).union(open),
+            .viewer: reads.union(open),
+            .tenantAdmin: open, .projectAdmin: open, .member: open,
+        ]
+        for role in Role.all {
+            let principal = Principal(subject: "user:x", session: "s",
+                                      bindings: [RoleBinding(id: "b", subject: "user:x", role: role.name, scopeKind: "platform", scopeID: "*")])
+            let granted = Set(operations.filter { AccessPolicy.allows(principal, AccessPolicy.rules[$0]!) })
+            #expect(granted == expected[role], "\(role): granted \(granted.symmetricDifference(expected[role] ?? []))")
+        }
+    }
+
+    @Test("through HTTP: a viewer reads but may not write (403); an operator runs tasks but may not create tenants; no role, no access")
+    func rolesOverHTTP() async throws {
+        try await withServer(.sqlite) { server in
+            _ = try await server.client.createTenant(body: .json(.init(name: "acme"))).created
+            let viewer = try await server.token(for: "user:vera", roles: [.viewer])
+            let operatorToken = try await server.token(for: "user:otto", roles: [.operator])
+            let nobody = try await server.token(for: "user:nils", roles: [])
+
+            #expect(try await server.raw(.GET, "/v1/tenants/acme", headers: ["Authorization": "Bearer \(viewer)"]).status == 200)
+            let refused = try await server.raw(.POST, "/v1/tenants", body: #"{"name":"evil"}"#, headers: ["Authorization": "Bearer \(viewer)"])
+            #expect(refused.status == 403)
+            #expect(try server.problem(refused)["type"] as? String == "https://dataverket.dev/problems/forbidden")
+            #expect(try await server.raw(.DELETE, "/v1/tenants/acme", headers: ["Authorization": "Bearer \(viewer)"]).status == 403)
+            #expect(try await server.raw(.POST, "/v1/tasks", body: #"{"kind":"noop"}"#, headers: ["Authorization": "Bearer \(viewer)"]).status == 403)
+
+            #expect(try await server.raw(.POST, "/v1/tasks", body: #"{"kind":"noop"}"#, headers: ["Authorization": "Bearer \(operatorToken)"]).status == 202)
+            #expect(try await server.raw(.POST, "/v1/tenants", body: #"{"name":"ops"}"#, headers: ["Authorization": "Bearer \(operatorToken)"]).status == 403)
+
+            #expect(try await server.raw(.GET, "/v1/tenants", headers: ["Authorization": "Bearer \(nobody)"]).status == 403)
+            #expect(try await server.raw(.GET, "/v1/identity/whoami", headers: ["Authorization": "Bearer \(nobody)"]).status == 200)
+
+            // The actor on the audit trail is the verified subject.
+            let audit = try await server.client.listAudit(query: .init(action: "task.create")).ok.body.json.items
+            #expect(audit.map(\.actor) == ["user:otto"])
+            #expect(try await server.client.listTenants().ok.body.json.items.map(\.name) == ["acme"])
+        }
+    }
+}
+
+/// The OpenAPI document, found from this source file.
+let openAPIPath: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    while url.path != "/" && !FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) {
+        url.deleteLastPathComponent()
+    }
+    return url.appendingPathComponent("Sources/DataverketAPI/openapi.yaml").path
+}()
