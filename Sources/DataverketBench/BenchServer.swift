@@ -9,7 +9,8 @@ import Sentral
 /// Runs the server for a benchmark and hands the body an SDK client holding a platform-admin token.
 func withBenchServer<T: Sendable>(_ sentral: ControlPlane, bus: any Bus, logger: Logger,
                                   _ body: @escaping @Sendable (Client, Int) async throws -> T) async throws -> T {
-    let configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
+    var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
+    configuration.rateLimits = .loadTesting
     let identity = Identitet(database: sentral.database, issuer: configuration.issuer, masterKey: .random())
     _ = try await identity.migrate()
     try await identity.bind("service:bench", .platformAdmin, by: "bench")

@@ -73,6 +73,61 @@ struct APIHandlers: APIProtocol {
         }))))
     }
 
+    func listRoleBindings(_ input: Operations.ListRoleBindings.Input) async throws -> Operations.ListRoleBindings.Output {
+        let bindings = try await identity.allBindings(subject: input.query.subject)
+        return .ok(.init(body: .json(.init(items: bindings.map(Components.Schemas.RoleBinding.init)))))
+    }
+
+    func createRoleBinding(_ input: Operations.CreateRoleBinding.Input) async throws -> Operations.CreateRoleBinding.Output {
+        guard case .json(let body) = input.body else { throw unsupportedBody }
+        guard let role = Role(named: body.role.rawValue) else { throw DataverketError.invalid("role", "unknown role") }
+        let scopeKind = body.scopeKind?.rawValue ?? "platform"
+        let binding = try await identity.bind(body.subject, role, scopeKind: scopeKind, scopeID: body.scopeId ?? (scopeKind == "platform" ? "*" : ""),
+                                              by: scope.actor)
+        try await auditIdentity("role.bind", binding.id, name: "\(binding.subject) \(binding.role) \(binding.scopeKind)/\(binding.scopeID)")
+        return .created(.init(body: .json(.init(binding))))
+    }
+
+    func deleteRoleBinding(_ input: Operations.DeleteRoleBinding.Input) async throws -> Operations.DeleteRoleBinding.Output {
+        try await identity.unbind(input.path.binding)
+        try await auditIdentity("role.unbind", input.path.binding, name: nil)
+        return .noContent(.init())
+    }
+
+    func listServiceAccounts(_ input: Operations.ListServiceAccounts.Input) async throws -> Operations.ListServiceAccounts.Output {
+        let accounts = try await identity.serviceAccounts()
+        return .ok(.init(body: .json(.init(items: accounts.map(Components.Schemas.ServiceAccount.init)))))
+    }
+
+    func createServiceAccount(_ input: Operations.CreateServiceAccount.Input) async throws -> Operations.CreateServiceAccount.Output {
+        guard case .json(let body) = input.body else { throw unsupportedBody }
+        let account = try await identity.createServiceAccount(body.name, description: body.description, by: scope.actor)
+        try await auditIdentity("service-account.create", account.subject, name: account.name)
+        return .created(.init(body: .json(.init(account))))
+    }
+
+    func createAPIKey(_ input: Operations.CreateAPIKey.Input) async throws -> Operations.CreateAPIKey.Output {
+        guard case .json(let body) = input.body else { throw unsupportedBody }
+        let (key, record) = try await identity.createAPIKey(account: input.path.account, lifetime: .seconds(body.ttlSeconds), by: scope.actor)
+        try await auditIdentity("api-key.create", record.id, name: "sa:\(record.account)")
+        return .created(.init(body: .json(.init(id: record.id, key: key, account: record.account, expiresAt: record.expiresAt))))
+    }
+
+    func revokeAPIKey(_ input: Operations.RevokeAPIKey.Input) async throws -> Operations.RevokeAPIKey.Output {
+        try await identity.revokeAPIKey(input.path.key)
+        try await auditIdentity("api-key.revoke", input.path.key, name: nil)
+        return .noContent(.init())
+    }
+
+    /// An audit record for a change to who may do what.
+    private func auditIdentity(_ action: String, _ id: String, name: String?) async throws {
+        let context = scope.operation()
+        try await sentral.database.transaction { session in
+            try await Audit.append(session, context: context, action: action, resource: ResourceRef(kind: "identity", id: id, name: name),
+                                   tenantID: nil, projectID: nil, beforeVersion: nil, afterVersion: nil)
+        }
+    }
+
     // MARK: operations
 
     func getHealth(_ input: Operations.GetHealth.Input) async throws -> Operations.GetHealth.Output {

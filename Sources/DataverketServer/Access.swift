@@ -29,6 +29,8 @@ enum AccessPolicy {
         static let destructive = Rule("destructive", [.platformAdmin])
         /// Running and steering engine tasks (built-in kinds, cancellation).
         static let operate = Rule("operate", [.platformAdmin, .operator])
+        /// Who may do what: role bindings, service accounts, API keys.
+        static let administer = Rule("administer", [.platformAdmin])
         var description: String { name }
     }
 
@@ -43,6 +45,9 @@ enum AccessPolicy {
         "deleteEnvironment": .destructive,
         "listTasks": .read, "getTask": .read, "createTask": .operate, "cancelTask": .operate,
         "listAudit": .read,
+        "listRoleBindings": .administer, "createRoleBinding": .administer, "deleteRoleBinding": .administer,
+        "listServiceAccounts": .administer, "createServiceAccount": .administer, "createAPIKey": .administer,
+        "revokeAPIKey": .administer,
     ]
 
     /// Whether `principal` may call an operation under `rule`.
@@ -56,6 +61,7 @@ enum AccessPolicy {
 /// verified subject becomes the request's actor (audit records, task rows, event envelopes).
 struct AccessMiddleware: ServerMiddleware {
     let identity: Identitet
+    let limiter: RateLimiter
     let logger: Logger
 
     func intercept(
@@ -65,7 +71,13 @@ struct AccessMiddleware: ServerMiddleware {
         guard let rule = AccessPolicy.rules[operationID] else {
             throw DataverketError(.forbidden, "operation \(operationID) has no access rule; refused")
         }
-        if rule == .anyone { return try await next(request, body, metadata) }
+        if rule == .anyone {
+            // Probes and discovery are free; the token endpoints are limited per source address.
+            guard operationID == "createToken" || operationID == "revokeToken" else { return try await next(request, body, metadata) }
+            return try await limited("address:\(RequestScope.current?.sourceAddress ?? "unknown")", .anonymous, request) {
+                try await next(request, body, metadata)
+            }
+        }
         guard let header = request.headerFields[.authorization] else {
             throw DataverketError(.unauthenticated, "this operation needs a bearer token (Authorization: Bearer …); log in with `dvid login`")
         }
@@ -73,7 +85,7 @@ struct AccessMiddleware: ServerMiddleware {
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw DataverketError(.unauthenticated, "the Authorization header must be `Bearer <token>`")
         }
-        let principal = try await identity.authenticate(bearer: String(parts[1]).trimmingCharacters(in: .whitespaces))
+        let principal = try await identity.authenticate(credential: String(parts[1]).trimmingCharacters(in: .whitespaces))
         guard AccessPolicy.allows(principal, rule) else {
             let roles = rule.roles.map(\.name).sorted().joined(separator: ", ")
             throw DataverketError(.forbidden, "\(principal.subject) may not \(operationID): it needs one of the roles \(roles)")
@@ -83,8 +95,72 @@ struct AccessMiddleware: ServerMiddleware {
         scope.actor = principal.subject
         scope.principal = principal
         scope.logger[metadataKey: "actor"] = "\(principal.subject)"
+        let routeClass: RouteClass = switch request.method {
+        case .get, .head: .reads
+        case .delete: .destructive
+        default: .writes
+        }
         return try await RequestScope.$current.withValue(scope) {
-            try await next(request, body, metadata)
+            try await limited(principal.subject, routeClass, request) {
+                guard routeClass == .destructive, let tenant = Self.tenant(in: request.path ?? "") else {
+                    return try await next(request, body, metadata)
+                }
+                guard await limiter.beginDestructive(tenant: tenant) else {
+                    return Self.tooMany(request, retryAfter: 1, headers: [:],
+                                        "tenant \(tenant) already has \(limiter.policy.concurrentDestructivePerTenant) destructive requests in flight")
+                }
+                do {
+                    let response = try await next(request, body, metadata)
+                    await limiter.endDestructive(tenant: tenant)
+                    return response
+                } catch {
+                    await limiter.endDestructive(tenant: tenant)
+                    throw error
+                }
+            }
         }
     }
+
+    /// Takes a token for `actor` in `routeClass`: 429 with `Retry-After` when none is left; `RateLimit-*`
+    /// headers on every answer either way.
+    private func limited(_ actor: String, _ routeClass: RouteClass, _ request: HTTPRequest,
+                         _ body: () async throws -> (HTTPResponse, HTTPBody?)) async throws -> (HTTPResponse, HTTPBody?) {
+        let decision = await limiter.take(actor, routeClass)
+        let headers: [HTTPField.Name: String] = [
+            .rateLimitLimit: String(decision.limit), .rateLimitRemaining: String(decision.remaining), .rateLimitReset: String(decision.reset),
+        ]
+        guard decision.allowed else {
+            return Self.tooMany(request, retryAfter: decision.retryAfter, headers: headers,
+                                "\(actor) exceeded \(decision.limit) \(routeClass.rawValue) requests; retry in \(decision.retryAfter) s")
+        }
+        var (response, responseBody) = try await body()
+        for (name, value) in headers { response.headerFields[name] = value }
+        return (response, responseBody)
+    }
+
+    private static func tooMany(_ request: HTTPRequest, retryAfter: Int, headers: [HTTPField.Name: String],
+                                _ message: String) -> (HTTPResponse, HTTPBody?) {
+        let document = ProblemDocument(DataverketError(.rateLimited, message), instance: request.path,
+                                       correlationID: RequestScope.current?.correlationID)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var response = HTTPResponse(status: .tooManyRequests)
+        response.headerFields[.contentType] = "application/problem+json"
+        response.headerFields[.retryAfter] = String(retryAfter)
+        for (name, value) in headers { response.headerFields[name] = value }
+        return (response, HTTPBody((try? encoder.encode(document)).map { Array($0) } ?? []))
+    }
+
+    /// The tenant a `/v1/tenants/{tenant}/…` path is about.
+    static func tenant(in path: String) -> String? {
+        let parts = path.split(separator: "?", maxSplits: 1).first?.split(separator: "/") ?? []
+        guard parts.count >= 3, parts[0] == "v1", parts[1] == "tenants" else { return nil }
+        return String(parts[2])
+    }
+}
+
+extension HTTPField.Name {
+    static let rateLimitLimit = HTTPField.Name("RateLimit-Limit")!
+    static let rateLimitRemaining = HTTPField.Name("RateLimit-Remaining")!
+    static let rateLimitReset = HTTPField.Name("RateLimit-Reset")!
 }

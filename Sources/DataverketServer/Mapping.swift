@@ -5,6 +5,7 @@ import Foundation
 #endif
 import DataverketAPI
 import DataverketCore
+import Identitet
 import Sentral
 
 /// Domain values → API schema values.
@@ -97,5 +98,18 @@ enum EntityTag {
             throw DataverketError(.malformedRequest, "If-Match must be an entity tag like \"3\", got \(header)")
         }
         return version
+    }
+}
+
+extension Components.Schemas.RoleBinding {
+    init(_ binding: RoleBinding) {
+        self.init(id: binding.id, subject: binding.subject, role: binding.role,
+                  scopeKind: .init(rawValue: binding.scopeKind) ?? .platform, scopeId: binding.scopeID)
+    }
+}
+
+extension Components.Schemas.ServiceAccount {
+    init(_ account: ServiceAccount) {
+        self.init(name: account.name, subject: account.subject, description: account.description, createdAt: account.createdAt)
     }
 }

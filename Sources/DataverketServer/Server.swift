@@ -36,6 +36,10 @@ public struct ServerConfiguration: Sendable {
     public var masterKey: String?
 
     public var issuer: String { issuerOverride ?? "http://\(host):\(port)" }
+    /// Requests per actor and route class, and destructive requests in flight per tenant.
+    public var rateLimits = RateLimitPolicy()
+    /// A connection that sends nothing for this long is closed (slow or stuck clients).
+    public var idleTimeout: Duration = .seconds(30)
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "./.dataverket",
                 databaseURL: String? = nil, natsURL: String? = nil, maxBodyBytes: Int = 1 << 20) {
@@ -67,7 +71,7 @@ public enum DataverketServer {
         router.middlewares.add(BodyGuardMiddleware(maxBodyBytes: configuration.maxBodyBytes))
         try APIHandlers(sentral: sentral, identity: identity, metrics: metrics).registerHandlers(
             on: router, serverURL: URL(string: "/")!, configuration: openAPIConfiguration,
-            middlewares: [AccessMiddleware(identity: identity, logger: logger)])
+            middlewares: [AccessMiddleware(identity: identity, limiter: RateLimiter(policy: configuration.rateLimits), logger: logger)])
         return router
     }
 
@@ -83,6 +87,7 @@ public enum DataverketServer {
         let host = configuration.host
         var app = Application(
             router: router,
+            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeout.components.seconds)))),
             configuration: .init(address: .hostname(host, port: configuration.port), serverName: "dataverket"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port

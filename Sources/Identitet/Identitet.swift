@@ -359,7 +359,8 @@ public actor Identitet {
     /// Binds `role` to `subject` at a scope (idempotent).
     @discardableResult
     public func bind(_ subject: String, _ role: Role, scopeKind: String = "platform", scopeID: String = "*", by actor: String) async throws -> RoleBinding {
-        try await database.transaction { session in
+        try Self.validate(subject: subject, scopeKind: scopeKind, scopeID: scopeID)
+        return try await database.transaction { session in
             try await Self.insertBinding(session, subject: subject, role: role, scopeKind: scopeKind, scopeID: scopeID, by: actor)
             return try await Self.bindings(session, subject: subject).first { $0.role == role.name && $0.scopeKind == scopeKind && $0.scopeID == scopeID }!
         }
@@ -367,6 +368,27 @@ public actor Identitet {
 
     public func bindings(of subject: String) async throws -> [RoleBinding] {
         try await database.read { try await Self.bindings($0, subject: subject) }
+    }
+
+    /// Subjects are `user:`, `sa:`, `group:` or `service:` plus a name; scopes are `platform` (`*`), or
+    /// `tenant`/`project` with an id.
+    static func validate(subject: String, scopeKind: String, scopeID: String) throws {
+        let parts = subject.split(separator: ":", maxSplits: 1)
+        guard parts.count == 2, ["user", "sa", "group", "service"].contains(parts[0]), !parts[1].isEmpty, subject.utf8.count <= 128,
+              parts[1].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.@".contains($0)) })
+        else {
+            throw DataverketError(.invalidArgument, "subject must be user:NAME, sa:NAME, group:NAME or service:NAME, got '\(subject)'")
+        }
+        switch scopeKind {
+        case "platform":
+            guard scopeID == "*" else { throw DataverketError(.invalidArgument, "a platform binding has scope id '*'") }
+        case "tenant", "project":
+            guard !scopeID.isEmpty, scopeID.utf8.count <= 64, scopeID != "*" else {
+                throw DataverketError(.invalidArgument, "a \(scopeKind) binding needs the \(scopeKind)'s id")
+            }
+        default:
+            throw DataverketError(.invalidArgument, "scope must be platform, tenant or project, got '\(scopeKind)'")
+        }
     }
 
     static func insertBinding(_ session: Session, subject: String, role: Role, scopeKind: String, scopeID: String, by actor: String) async throws {
@@ -386,6 +408,144 @@ public actor Identitet {
             RoleBinding(id: try row.decode(column: "id", as: String.self), subject: try row.decode(column: "subject", as: String.self),
                         role: try row.decode(column: "role", as: String.self), scopeKind: try row.decode(column: "scope_kind", as: String.self),
                         scopeID: try row.decode(column: "scope_id", as: String.self))
+        }
+    }
+}
+
+// MARK: - service accounts and API keys
+
+/// A non-human principal (`sa:<name>`) that authenticates with API keys.
+public struct ServiceAccount: Sendable, Hashable, Codable {
+    public var name: String
+    public var description: String?
+    public var createdAt: Date
+    public var subject: String { "sa:\(name)" }
+}
+
+/// An API key as listed (never the key itself: that is shown once, when created).
+public struct APIKey: Sendable, Hashable, Codable {
+    public var id: String
+    public var account: String
+    public var createdAt: Date
+    public var expiresAt: Date
+    public var revoked: Bool
+}
+
+extension Identitet {
+    public func createServiceAccount(_ name: String, description: String?, by actor: String) async throws -> ServiceAccount {
+        try Validation.checkName(name, field: "name")
+        try Validation.checkText(description, field: "description", max: 1024)
+        let now = StoreTime.now()
+        try await database.transaction { session in
+            let table = session.table("identity", "service_accounts")
+            if try await session.first("SELECT name FROM \(table) WHERE name = \(bind: name)") != nil {
+                throw DataverketError(.alreadyExists, "service account \(name) already exists")
+            }
+            try await session.run("""
+                INSERT INTO \(table) (name, description, created_at, created_by)
+                VALUES (\(bind: name), \(bind: description), \(bind: now), \(bind: actor))
+                """)
+        }
+        return ServiceAccount(name: name, description: description, createdAt: StoreTime.decode(now))
+    }
+
+    public func serviceAccounts() async throws -> [ServiceAccount] {
+        try await database.read { session in
+            try await session.all("""
+                SELECT name, description, created_at FROM \(session.table("identity", "service_accounts")) ORDER BY name
+                """).map { row in
+                ServiceAccount(name: try row.decode(column: "name", as: String.self),
+                               description: try row.decode(column: "description", as: String?.self),
+                               createdAt: StoreTime.decode(try row.decode(column: "created_at", as: Int64.self)))
+            }
+        }
+    }
+
+    /// Creates an API key for a service account, valid for `lifetime`; returns it once (`dvk_…`) — only its
+    /// digest is stored.
+    public func createAPIKey(account: String, lifetime: Duration, by actor: String) async throws -> (key: String, record: APIKey) {
+        guard lifetime >= .seconds(60), lifetime <= .seconds(366 * 86_400) else {
+            throw DataverketError(.invalidArgument, "an API key lives from 1 minute to 366 days")
+        }
+        let key = Secrets.make(prefix: "dvk_")
+        let now = StoreTime.now()
+        let expires = now + Int64(lifetime.components.seconds) * 1_000_000
+        let id = "key_" + ULID.make()
+        try await database.transaction { session in
+            guard try await session.first("""
+                SELECT name FROM \(session.table("identity", "service_accounts")) WHERE name = \(bind: account)
+                """) != nil else { throw DataverketError.notFound("service account", account) }
+            try await session.run("""
+                INSERT INTO \(session.table("identity", "api_keys")) (id, account, key_hash, created_at, expires_at, revoked_at, created_by)
+                VALUES (\(bind: id), \(bind: account), \(bind: Secrets.digest(key)), \(bind: now), \(bind: expires), NULL, \(bind: actor))
+                """)
+        }
+        return (key, APIKey(id: id, account: account, createdAt: StoreTime.decode(now), expiresAt: StoreTime.decode(expires), revoked: false))
+    }
+
+    public func revokeAPIKey(_ id: String) async throws {
+        try await database.transaction { session in
+            let table = session.table("identity", "api_keys")
+            guard try await session.first("SELECT id FROM \(table) WHERE id = \(bind: id)") != nil else {
+                throw DataverketError.notFound("API key", id)
+            }
+            try await session.run("UPDATE \(table) SET revoked_at = \(bind: StoreTime.now()) WHERE id = \(bind: id) AND revoked_at IS NULL")
+        }
+    }
+
+    /// Verifies an API key: known, not expired, not revoked; its service account's bindings.
+    func authenticate(apiKey key: String) async throws -> Principal {
+        let digest = Secrets.digest(key)
+        return try await database.read { session in
+            guard let row = try await session.first("""
+                SELECT id, account, expires_at, revoked_at FROM \(session.table("identity", "api_keys")) WHERE key_hash = \(bind: digest)
+                """) else { throw Self.unauthenticated("unknown API key") }
+            if try row.decode(column: "revoked_at", as: Int64?.self) != nil { throw Self.unauthenticated("the API key was revoked") }
+            if try row.decode(column: "expires_at", as: Int64.self) <= StoreTime.now() { throw Self.unauthenticated("the API key expired") }
+            let subject = "sa:" + (try row.decode(column: "account", as: String.self))
+            return Principal(subject: subject, session: try row.decode(column: "id", as: String.self),
+                             bindings: try await Self.bindings(session, subject: subject))
+        }
+    }
+
+    /// Verifies whatever the caller presented: an API key (`dvk_…`) or an access token.
+    public func authenticate(credential: String) async throws -> Principal {
+        if credential.hasPrefix("dvk_") { return try await authenticate(apiKey: credential) }
+        return try await authenticate(bearer: credential)
+    }
+
+    /// All bindings (optionally of one subject), for `dvid role list`.
+    public func allBindings(subject: String? = nil) async throws -> [RoleBinding] {
+        try await database.read { session in
+            var query: SQLQueryString = "SELECT id, subject, role, scope_kind, scope_id FROM \(session.table("identity", "role_bindings"))"
+            if let subject {
+                query.appendInterpolation(unsafeRaw: " WHERE subject = ")
+                query.appendInterpolation(bind: subject)
+            }
+            query.appendInterpolation(unsafeRaw: " ORDER BY subject, role, id")
+            return try await session.all(query).map { row in
+                RoleBinding(id: try row.decode(column: "id", as: String.self), subject: try row.decode(column: "subject", as: String.self),
+                            role: try row.decode(column: "role", as: String.self), scopeKind: try row.decode(column: "scope_kind", as: String.self),
+                            scopeID: try row.decode(column: "scope_id", as: String.self))
+            }
+        }
+    }
+
+    /// Removes a binding. The last platform-admin binding cannot be removed (nobody could administer the platform).
+    public func unbind(_ id: String) async throws {
+        try await database.transaction { session in
+            let table = session.table("identity", "role_bindings")
+            guard let row = try await session.first("SELECT role, scope_kind FROM \(table) WHERE id = \(bind: id)") else {
+                throw DataverketError.notFound("role binding", id)
+            }
+            if try row.decode(column: "role", as: String.self) == Role.platformAdmin.name,
+               try row.decode(column: "scope_kind", as: String.self) == "platform" {
+                let admins = try await session.all("""
+                    SELECT id FROM \(table) WHERE role = 'platform-admin' AND scope_kind = 'platform'
+                    """).count
+                if admins <= 1 { throw DataverketError(.conflict, "\(id) is the last platform-admin binding; bind another admin first") }
+            }
+            try await session.run("DELETE FROM \(table) WHERE id = \(bind: id)")
         }
     }
 }

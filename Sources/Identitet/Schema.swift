@@ -31,5 +31,20 @@ public enum IdentitySchema {
                 "CREATE INDEX role_bindings_subject_idx ON ${identity.role_bindings} (subject)",
             ]
         ),
+        Migration(
+            context: "identity", version: 2, name: "service accounts and API keys",
+            statements: [
+                """
+                CREATE TABLE ${identity.service_accounts} (
+                    name TEXT PRIMARY KEY, description TEXT, created_at BIGINT NOT NULL, created_by TEXT NOT NULL)
+                """,
+                """
+                CREATE TABLE ${identity.api_keys} (
+                    id TEXT PRIMARY KEY, account TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE, created_at BIGINT NOT NULL,
+                    expires_at BIGINT NOT NULL, revoked_at BIGINT, created_by TEXT NOT NULL)
+                """,
+                "CREATE INDEX api_keys_account_idx ON ${identity.api_keys} (account)",
+            ]
+        ),
     ]
 }

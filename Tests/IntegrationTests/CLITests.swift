@@ -206,6 +206,36 @@ struct CLITests {
         }
     }
 
+    @Test("dvid sa, token and role: an API key made on the CLI works as DV_TOKEN would; usage errors exit 64")
+    func dvidAdministration() async throws {
+        try await withServer(.sqlite) { server in
+            func dvid(_ arguments: String...) async -> (code: Int32, out: String, err: String) {
+                await run(DVIDCommand.self, arguments + ["--server", server.baseURL, "--token", server.token])
+            }
+            #expect(await dvid("sa", "create", "deployer", "--description", "CD").code == 0)
+            #expect(await dvid("sa", "list").out.contains("sa:deployer"))
+            let key = await dvid("token", "create", "--sa", "deployer", "--ttl", "2h")
+            #expect(key.code == 0 && key.out.hasPrefix("dvk_") && key.err.contains("shown once"))
+            let apiKey = key.out.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(await dvid("role", "bind", "sa:deployer", "viewer").code == 0)
+            #expect(await dvid("role", "list", "--subject", "sa:deployer").out.contains("viewer"))
+            let asDeployer = await run(DVCommand.self, ["tenant", "list", "--server", server.baseURL, "--token", apiKey])
+            #expect(asDeployer.code == 0)
+            let refused = await run(DVCommand.self, ["tenant", "create", "x", "--server", server.baseURL, "--token", apiKey])
+            #expect(refused.code == 1 && refused.err.contains("403"))
+            let id = try #require(try await server.client.listRoleBindings(query: .init(subject: "sa:deployer")).ok.body.json.items.first?.id)
+            #expect(await dvid("role", "unbind", id).code == 0)
+            #expect(await dvid("role", "unbind", id).code == 1)
+
+            #expect(await dvid("role", "bind", "user:x", "superuser").code == 64)
+            #expect(await dvid("role", "bind", "user:x", "viewer", "--tenant", "a", "--project", "b").code == 64)
+            #expect(await dvid("token", "create", "--sa", "deployer", "--ttl", "5x").code == 64)
+            #expect(await dvid("token", "create", "--sa", "deployer", "--ttl", "10s").code == 64)
+            #expect(await dvid("sa", "create", "Bad Name").code == 1)
+            #expect(await dvid("token", "create", "--sa", "ghost").code == 1)
+        }
+    }
+
     @Test("an unreachable or malformed server URL is a clear error")
     func unreachable() async throws {
         let refused = await dv(nil, "tenant", "list", "--server", "http://127.0.0.1:1")

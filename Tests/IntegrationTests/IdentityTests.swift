@@ -211,6 +211,150 @@ struct IdentityTests {
     }
 }
 
+@Suite("Service accounts, API keys and role bindings")
+struct ServiceAccountTests {
+    @Test("a service account's API key authenticates with the account's roles; revoked keys get 401; bad input is refused",
+          arguments: Backend.allCases)
+    func apiKeys(_ backend: Backend) async throws {
+        try await withServer(backend) { server in
+            let account = try await server.client.createServiceAccount(body: .json(.init(name: "ci", description: "pipelines"))).created.body.json
+            #expect(account.subject == "sa:ci")
+            #expect(try await server.raw(.POST, "/v1/identity/service-accounts", body: #"{"name":"ci"}"#).status == 409)
+            #expect(try await server.raw(.POST, "/v1/identity/service-accounts", body: #"{"name":"Not_A_Label"}"#).status == 422)
+            #expect(try await server.raw(.POST, "/v1/identity/service-accounts", body: #"{"name":"x","extra":1}"#).status == 422)
+
+            let created = try await server.client.createAPIKey(path: .init(account: "ci"), body: .json(.init(ttlSeconds: 3600))).created.body.json
+            #expect(created.key.hasPrefix("dvk_"))
+            let asKey = ["Authorization": "Bearer \(created.key)"]
+            #expect(try await server.raw(.GET, "/v1/identity/whoami", headers: asKey).status == 200)
+            #expect(try await server.raw(.GET, "/v1/tenants", headers: asKey).status == 403, "no role yet")
+            _ = try await server.client.createRoleBinding(body: .json(.init(subject: "sa:ci", role: .viewer))).created
+            #expect(try await server.raw(.GET, "/v1/tenants", headers: asKey).status == 200)
+            #expect(try await server.raw(.POST, "/v1/tenants", body: #"{"name":"nope"}"#, headers: asKey).status == 403)
+
+            #expect(try await server.raw(.POST, "/v1/identity/service-accounts/ci/keys", body: #"{"ttlSeconds":10}"#).status == 422)
+            #expect(try await server.raw(.POST, "/v1/identity/service-accounts/ghost/keys", body: #"{"ttlSeconds":600}"#).status == 404)
+            #expect(try await server.raw(.DELETE, "/v1/identity/api-keys/key_nope").status == 404)
+            #expect(try await server.raw(.DELETE, "/v1/identity/api-keys/\(created.id)").status == 204)
+            let revoked = try await server.raw(.GET, "/v1/tenants", headers: asKey)
+            #expect(revoked.status == 401)
+            #expect((try server.problem(revoked)["detail"] as? String)?.contains("revoked") == true)
+            #expect(try await server.raw(.GET, "/v1/tenants", headers: ["Authorization": "Bearer dvk_made_up"]).status == 401)
+            // The key itself is nowhere in the store.
+            let digests = try await server.database.read { session in
+                try await session.all("SELECT key_hash FROM \(session.table("identity", "api_keys"))").map { try $0.decode(column: "key_hash", as: String.self) }
+            }
+            #expect(digests.count == 1 && !digests.contains(created.key))
+        }
+    }
+
+    @Test("role bindings: bind, list, unbind; never the last platform-admin; only admins manage them; every change audited",
+          arguments: Backend.allCases)
+    func bindings(_ backend: Backend) async throws {
+        try await withServer(backend) { server in
+            let bound = try await server.client.createRoleBinding(body: .json(.init(subject: "user:ola", role: ._operator))).created.body.json
+            let again = try await server.client.createRoleBinding(body: .json(.init(subject: "user:ola", role: ._operator))).created.body.json
+            #expect(again.id == bound.id, "binding twice is a no-op")
+            let scoped = try await server.client.createRoleBinding(body: .json(.init(
+                subject: "group:shop", role: .tenantAdmin, scopeKind: .tenant, scopeId: "ten_01"))).created.body.json
+            #expect(scoped.scopeKind == .tenant && scoped.scopeId == "ten_01")
+            let olas = try await server.client.listRoleBindings(query: .init(subject: "user:ola")).ok.body.json.items
+            #expect(olas.map(\.role) == ["operator"])
+
+            for body in [#"{"subject":"ola","role":"viewer"}"#, #"{"subject":"user:ola","role":"root"}"#,
+                         #"{"subject":"user:ola","role":"viewer","scopeKind":"tenant"}"#,
+                         #"{"subject":"user:ola","role":"viewer","scopeKind":"platform","scopeId":"ten_1"}"#] {
+                #expect(try await server.raw(.POST, "/v1/identity/role-bindings", body: body).status == 422, "\(body)")
+            }
+            let admin = try #require(try await server.client.listRoleBindings(query: .init(subject: "user:test-admin")).ok.body.json.items.first)
+            let last = try await server.raw(.DELETE, "/v1/identity/role-bindings/\(admin.id)")
+            #expect(last.status == 409)
+            #expect(try await server.raw(.DELETE, "/v1/identity/role-bindings/rb_nope").status == 404)
+            #expect(try await server.raw(.DELETE, "/v1/identity/role-bindings/\(bound.id)").status == 204)
+
+            let operatorToken = try await server.token(for: "user:otto", roles: [.operator])
+            #expect(try await server.raw(.POST, "/v1/identity/role-bindings", body: #"{"subject":"user:otto","role":"platform-admin"}"#,
+                                         headers: ["Authorization": "Bearer \(operatorToken)"]).status == 403, "no self-promotion")
+            let audit = try await server.client.listAudit().ok.body.json.items.map(\.action)
+            #expect(audit.filter { $0 == "role.bind" }.count == 3)
+            #expect(audit.contains("role.unbind"))
+        }
+    }
+}
+
+@Suite("Rate limits")
+struct RateLimitTests {
+    @Test("a burst of 1,000 requests from one actor is limited by policy; another actor is unaffected")
+    func burst() async throws {
+        let policy = RateLimitPolicy(reads: .init(burst: 50, perSecond: 2))
+        try await withServer(.sqlite, rateLimits: policy) { server in
+            let other = try await server.token(for: "user:other", roles: [.viewer])
+            let started = ContinuousClock.now
+            let statuses = try await withThrowingTaskGroup(of: (Int, [String: String]).self) { group in
+                var results: [(Int, [String: String])] = []
+                var next = 0
+                for _ in 0..<16 {
+                    group.addTask { let r = try await server.raw(.GET, "/v1/tenants"); return (r.status, r.headers) }
+                    next += 1
+                }
+                while let result = try await group.next() {
+                    results.append(result)
+                    if next < 1000 {
+                        group.addTask { let r = try await server.raw(.GET, "/v1/tenants"); return (r.status, r.headers) }
+                        next += 1
+                    }
+                }
+                return results
+            }
+            let elapsed = ContinuousClock.now - started
+            let allowed = statuses.filter { $0.0 == 200 }
+            let refused = statuses.filter { $0.0 == 429 }
+            #expect(statuses.count == 1000)
+            #expect(allowed.count + refused.count == 1000)
+            // The burst, plus what refilled while the burst ran (2 per second), and no more.
+            #expect(allowed.count >= 50)
+            #expect(allowed.count <= 50 + 2 * (Int(elapsed.components.seconds) + 1))
+            #expect(refused.allSatisfy { Int($0.1["retry-after"] ?? "") ?? 0 >= 1 && $0.1["ratelimit-remaining"] == "0" })
+            #expect(allowed.allSatisfy { $0.1["ratelimit-limit"] == "50" })
+            // Another actor has its own bucket.
+            let unaffected = try await server.raw(.GET, "/v1/tenants", headers: ["Authorization": "Bearer \(other)"])
+            #expect(unaffected.status == 200)
+            // Writes are a different class: the same actor can still create.
+            #expect(try await server.raw(.POST, "/v1/tenants", body: #"{"name":"still-ok"}"#).status == 201)
+            let problem = try await server.raw(.GET, "/v1/tenants")
+            #expect(problem.status == 429)
+            #expect(try server.problem(problem)["type"] as? String == "https://dataverket.dev/problems/rate-limited")
+        }
+    }
+
+    @Test("the token endpoint is limited per source address")
+    func anonymousLimited() async throws {
+        try await withServer(.sqlite, rateLimits: RateLimitPolicy(anonymous: .init(burst: 5, perSecond: 0.01))) { server in
+            var statuses: [Int] = []
+            for _ in 0..<12 {
+                statuses.append(try await server.raw(.POST, "/v1/identity/token", body: #"{"grantType":"refresh_token","token":"dvr_guess"}"#).status)
+            }
+            #expect(statuses.prefix(5).allSatisfy { $0 == 401 })
+            #expect(statuses.dropFirst(5).allSatisfy { $0 == 429 }, "\(statuses)")
+            #expect(try await server.raw(.GET, "/healthz").status == 200)
+        }
+    }
+
+    @Test("destructive requests in flight per tenant are capped")
+    func destructiveCap() async throws {
+        let limiter = RateLimiter(policy: RateLimitPolicy(concurrentDestructivePerTenant: 2))
+        #expect(await limiter.beginDestructive(tenant: "acme"))
+        #expect(await limiter.beginDestructive(tenant: "acme"))
+        #expect(await !limiter.beginDestructive(tenant: "acme"))
+        #expect(await limiter.beginDestructive(tenant: "globex"))
+        await limiter.endDestructive(tenant: "acme")
+        #expect(await limiter.beginDestructive(tenant: "acme"))
+        #expect(AccessMiddleware.tenant(in: "/v1/tenants/acme/projects/web") == "acme")
+        #expect(AccessMiddleware.tenant(in: "/v1/tenants/acme?x=1") == "acme")
+        #expect(AccessMiddleware.tenant(in: "/v1/tasks/t1") == nil)
+    }
+}
+
 /// The OpenAPI document, found from this source file.
 let openAPIPath: String = {
     var url = URL(fileURLWithPath: #filePath)

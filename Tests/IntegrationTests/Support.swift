@@ -257,19 +257,20 @@ struct TestServer: Sendable {
 }
 
 /// Runs `body` against a live server on `backend`, with or without the task runner.
-func withServer(_ backend: Backend, worker: Bool = true, bus: (any Bus)? = nil,
+func withServer(_ backend: Backend, worker: Bool = true, bus: (any Bus)? = nil, rateLimits: RateLimitPolicy = .loadTesting,
                 _ body: @Sendable @escaping (TestServer) async throws -> Void) async throws {
     let bus = bus ?? InProcessBus(logger: quietLogger)
     try await bus.provision()
     try await withDatabase(backend) { database in
-        try await runServer(ControlPlane(database: database, bus: bus), worker: worker, bus: bus, body)
+        try await runServer(ControlPlane(database: database, bus: bus), worker: worker, bus: bus, rateLimits: rateLimits, body)
     }
 }
 
 /// Serves `sentral` on a free loopback port for the duration of `body`.
-func runServer(_ sentral: ControlPlane, worker: Bool = true, bus: any Bus,
+func runServer(_ sentral: ControlPlane, worker: Bool = true, bus: any Bus, rateLimits: RateLimitPolicy = .loadTesting,
                _ body: @Sendable @escaping (TestServer) async throws -> Void) async throws {
     var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
+    configuration.rateLimits = rateLimits
     configuration.datacenter = "osl1"
     configuration.issuerOverride = testIssuer
     let identity = Identitet(database: sentral.database, issuer: testIssuer, masterKey: .random())

@@ -4,9 +4,9 @@ import ArgumentParser
 public struct DVIDCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "dvid",
-        abstract: "Dataverket identity: log in, see who you are, log out.",
+        abstract: "Dataverket identity: log in and out, roles, service accounts and their API keys.",
         discussion: "Sessions are saved per server in ~/.config/dataverket/credentials.json (0600); dv uses them and refreshes them.",
-        subcommands: [Login.self, WhoAmI.self, Logout.self])
+        subcommands: [Login.self, WhoAmI.self, Logout.self, RoleCommand.self, ServiceAccountCommand.self, TokenCommand.self])
 
     public init() {}
 }

@@ -1,0 +1,122 @@
+import DataverketCore
+import Foundation
+
+/// How many requests an actor may make per route class: a token bucket of `burst` tokens refilled at
+/// `perSecond`.
+public struct RateLimitPolicy: Sendable, Hashable {
+    public struct Bucket: Sendable, Hashable {
+        public var burst: Int
+        public var perSecond: Double
+        public init(burst: Int, perSecond: Double) {
+            self.burst = burst
+            self.perSecond = perSecond
+        }
+    }
+
+    public var reads: Bucket
+    public var writes: Bucket
+    public var destructive: Bucket
+    /// Calls without a credential (the token endpoints), per source address.
+    public var anonymous: Bucket
+    /// Destructive requests of one tenant in flight at once.
+    public var concurrentDestructivePerTenant: Int
+
+    public init(reads: Bucket = .init(burst: 200, perSecond: 100), writes: Bucket = .init(burst: 60, perSecond: 30),
+                destructive: Bucket = .init(burst: 10, perSecond: 2), anonymous: Bucket = .init(burst: 20, perSecond: 5),
+                concurrentDestructivePerTenant: Int = 4) {
+        self.reads = reads
+        self.writes = writes
+        self.destructive = destructive
+        self.anonymous = anonymous
+        self.concurrentDestructivePerTenant = concurrentDestructivePerTenant
+    }
+}
+
+extension RateLimitPolicy {
+    /// Limits no test or benchmark reaches (the limiter still runs): for load that is the point, not abuse.
+    public static let loadTesting = RateLimitPolicy(
+        reads: .init(burst: 1_000_000, perSecond: 1_000_000), writes: .init(burst: 1_000_000, perSecond: 1_000_000),
+        destructive: .init(burst: 1_000_000, perSecond: 1_000_000), anonymous: .init(burst: 1_000_000, perSecond: 1_000_000),
+        concurrentDestructivePerTenant: 1_000_000)
+}
+
+/// The route class of a request, for rate limiting.
+enum RouteClass: String, Sendable {
+    case reads, writes, destructive, anonymous
+}
+
+/// What the limiter decided for one request.
+struct RateDecision: Sendable {
+    var allowed: Bool
+    var limit: Int
+    var remaining: Int
+    /// Seconds until the bucket is full again (`RateLimit-Reset`).
+    var reset: Int
+    /// Seconds until one token is back (`Retry-After` when refused).
+    var retryAfter: Int
+}
+
+/// Token buckets per (actor, route class), and in-flight destructive requests per tenant. Bounded: idle
+/// full buckets are dropped when the table grows past `maxBuckets`.
+actor RateLimiter {
+    private struct State {
+        var tokens: Double
+        var updated: ContinuousClock.Instant
+    }
+
+    let policy: RateLimitPolicy
+    let maxBuckets: Int
+    private var buckets: [String: State] = [:]
+    private var destructiveInFlight: [String: Int] = [:]
+    private let clock = ContinuousClock()
+
+    init(policy: RateLimitPolicy, maxBuckets: Int = 100_000) {
+        self.policy = policy
+        self.maxBuckets = maxBuckets
+    }
+
+    func take(_ actor: String, _ routeClass: RouteClass) -> RateDecision {
+        let bucket = switch routeClass {
+        case .reads: policy.reads
+        case .writes: policy.writes
+        case .destructive: policy.destructive
+        case .anonymous: policy.anonymous
+        }
+        let key = "\(routeClass.rawValue)|\(actor)"
+        let now = clock.now
+        var state = buckets[key] ?? State(tokens: Double(bucket.burst), updated: now)
+        let elapsed = now - state.updated
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        state.tokens = min(Double(bucket.burst), state.tokens + seconds * bucket.perSecond)
+        state.updated = now
+        let allowed = state.tokens >= 1
+        if allowed { state.tokens -= 1 }
+        if buckets[key] == nil, buckets.count >= maxBuckets { prune(now) }
+        buckets[key] = state
+        let missing = Double(bucket.burst) - state.tokens
+        return RateDecision(allowed: allowed, limit: bucket.burst, remaining: Int(state.tokens),
+                            reset: Int((missing / bucket.perSecond).rounded(.up)),
+                            retryAfter: allowed ? 0 : max(1, Int(((1 - state.tokens) / bucket.perSecond).rounded(.up))))
+    }
+
+    /// Admits one more destructive request for `tenant`, or refuses it while the cap is reached.
+    func beginDestructive(tenant: String) -> Bool {
+        let current = destructiveInFlight[tenant, default: 0]
+        guard current < policy.concurrentDestructivePerTenant else { return false }
+        destructiveInFlight[tenant] = current + 1
+        return true
+    }
+
+    func endDestructive(tenant: String) {
+        let current = destructiveInFlight[tenant, default: 1] - 1
+        destructiveInFlight[tenant] = current > 0 ? current : nil
+    }
+
+    /// Drops buckets that have refilled completely (their actors have been quiet).
+    private func prune(_ now: ContinuousClock.Instant) {
+        buckets = buckets.filter { key, state in
+            let idle = now - state.updated
+            return idle < .seconds(600)
+        }
+    }
+}
