@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # nats-server for tests: installed from Debian packages if missing, started on loopback in a temp state dir.
 # nats_start_all starts four servers (JetStream, user/password, token, TLS) and exports DV_TEST_NATS_* for
-# the tests; nats_stop stops them (the callers trap it on EXIT).
+# the tests; nats_start_js starts one JetStream server (benchmarks); nats_stop stops what either started (the
+# callers trap it on EXIT).
 
 nats_ensure_installed() {
   local missing=()
@@ -52,6 +53,24 @@ nats_start_all() {
   export DV_TEST_NATS_TLS_URL="nats://localhost:$((base + 4))"
   export DV_TEST_NATS_TLS_CA="$NATS_STATE_DIR/tls/cert.pem"
   echo "==> $(nats-server --version) on 127.0.0.1:$base (+auth, token, TLS)"
+}
+
+# nats_start_js PORT: one JetStream server on 127.0.0.1:PORT with its own store under NATS_STATE_DIR.
+# Exports DV_NATS_JS_URL.
+nats_start_js() {
+  local port=$1 pid
+  NATS_STATE_DIR=${NATS_STATE_DIR:-$(mktemp -d /tmp/dv-nats.XXXXXX)}
+  mkdir -p "$NATS_STATE_DIR/js-$port"
+  _nats_start "js-$port" "$port" -js -sd "$NATS_STATE_DIR/js-$port"
+  pid=$(cat "$NATS_STATE_DIR/js-$port.pid")
+  if ! kill -0 "$pid" 2>/dev/null; then
+    # Something else answered on the port and ours exited (address in use?).
+    echo "nats-server on port $port exited:" >&2
+    cat "$NATS_STATE_DIR/js-$port.log" >&2
+    return 1
+  fi
+  export DV_NATS_JS_URL="nats://127.0.0.1:$port"
+  echo "==> $(nats-server --version) with JetStream on 127.0.0.1:$port"
 }
 
 nats_stop() {
