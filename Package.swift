@@ -200,7 +200,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "DataverketCore", "DataverketStore", "Sentral", "DataverketServer", "DataverketClient",
-                "DataverketAPI", "DVCommands", "DataverketBus", "Identitet",
+                "DataverketAPI", "DVCommands", "DataverketBus", "Identitet", "NATS",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -355,11 +355,5 @@ struct RateLimitTests {
     }
 }
 
-/// The OpenAPI document, found from this source file.
-let openAPIPath: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    while url.path != "/" && !FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) {
-        url.deleteLastPathComponent()
-    }
-    return url.appendingPathComponent("Sources/DataverketAPI/openapi.yaml").path
-}()
+/// The OpenAPI document.
+let openAPIPath = repositoryPath("Sources/DataverketAPI/openapi.yaml")

@@ -103,6 +103,9 @@ func withBus<T: Sendable>(_ kind: BusKind, duplicateWindow: Duration = .seconds(
 actor LocalNATSServer {
     let port: Int
     let storeDirectory: String
+    /// A configuration file to start with, and the environment it reads (e.g. passwords).
+    var configFile: String?
+    var environment: [String: String] = [:]
     private var process: Process?
 
     nonisolated var url: String { "nats://127.0.0.1:\(port)" }
@@ -112,12 +115,18 @@ actor LocalNATSServer {
         self.storeDirectory = storeDirectory
     }
 
-    static func start() async throws -> LocalNATSServer {
+    static func start(configFile: String? = nil, environment: [String: String] = [:]) async throws -> LocalNATSServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dv-nats-\(ULID.make())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let server = LocalNATSServer(port: try freePort(), storeDirectory: directory)
+        await server.configure(configFile, environment)
         try await server.start()
         return server
+    }
+
+    private func configure(_ file: String?, _ environment: [String: String]) {
+        configFile = file
+        self.environment = environment
     }
 
     static var executable: String {
@@ -129,7 +138,8 @@ actor LocalNATSServer {
         guard process == nil else { return }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.executable)
-        process.arguments = ["-js", "-a", "127.0.0.1", "-p", "\(port)", "-sd", storeDirectory]
+        process.arguments = (configFile.map { ["-c", $0] } ?? []) + ["-js", "-a", "127.0.0.1", "-p", "\(port)", "-sd", storeDirectory]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

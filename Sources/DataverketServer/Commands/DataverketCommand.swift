@@ -7,7 +7,7 @@ public struct DataverketCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "dataverket",
         abstract: "Dataverket — sovereign datacenter automation: the control-plane server.",
-        subcommands: [Serve.self, Worker.self, Migrate.self, Keys.self],
+        subcommands: [Serve.self, Worker.self, Migrate.self, Keys.self, NATSConfig.self],
         defaultSubcommand: Serve.self)
 
     public init() {}
