@@ -102,6 +102,11 @@ public actor Identitet {
     private var keys = JWTKeyCollection()
     private var activeKID: String?
     private var loadedKIDs: Set<String> = []
+    /// Credentials verified in the last few seconds (a request then costs no store round trip). Emptied on
+    /// every revocation or binding change here; another instance sees such a change within the lifetime.
+    private var verified: [String: (principal: Principal, until: ContinuousClock.Instant)] = [:]
+    public nonisolated let verificationCacheLifetime: Duration = .seconds(5)
+    static let verificationCacheSize = 10_000
 
     public init(database: Database, issuer: String, masterKey: MasterKey,
                 accessTokenLifetime: Duration = .seconds(900), refreshTokenLifetime: Duration = .seconds(30 * 86_400)) {
@@ -214,6 +219,7 @@ public actor Identitet {
             return (subject, family, false)
         }
         if outcome.reused {
+            forgetVerified()
             throw Self.unauthenticated("refresh token reused: the session is revoked; log in again")
         }
         let refresh = try await storeRefreshToken(subject: outcome.subject, family: outcome.family)
@@ -222,6 +228,7 @@ public actor Identitet {
 
     /// Revokes the session a refresh token belongs to (logout). Unknown tokens are ignored (RFC 7009).
     public func revoke(refreshToken token: String) async throws {
+        defer { forgetVerified() }
         let digest = Secrets.digest(token)
         try await database.transaction { session in
             let table = session.table("identity", "refresh_tokens")
@@ -360,6 +367,7 @@ public actor Identitet {
     @discardableResult
     public func bind(_ subject: String, _ role: Role, scopeKind: String = "platform", scopeID: String = "*", by actor: String) async throws -> RoleBinding {
         try Self.validate(subject: subject, scopeKind: scopeKind, scopeID: scopeID)
+        defer { forgetVerified() }
         return try await database.transaction { session in
             try await Self.insertBinding(session, subject: subject, role: role, scopeKind: scopeKind, scopeID: scopeID, by: actor)
             return try await Self.bindings(session, subject: subject).first { $0.role == role.name && $0.scopeKind == scopeKind && $0.scopeID == scopeID }!
@@ -484,6 +492,7 @@ extension Identitet {
     }
 
     public func revokeAPIKey(_ id: String) async throws {
+        defer { forgetVerified() }
         try await database.transaction { session in
             let table = session.table("identity", "api_keys")
             guard try await session.first("SELECT id FROM \(table) WHERE id = \(bind: id)") != nil else {
@@ -510,8 +519,17 @@ extension Identitet {
 
     /// Verifies whatever the caller presented: an API key (`dvk_…`) or an access token.
     public func authenticate(credential: String) async throws -> Principal {
-        if credential.hasPrefix("dvk_") { return try await authenticate(apiKey: credential) }
-        return try await authenticate(bearer: credential)
+        let now = ContinuousClock.now
+        if let hit = verified[credential], hit.until > now { return hit.principal }
+        let principal = credential.hasPrefix("dvk_") ? try await authenticate(apiKey: credential) : try await authenticate(bearer: credential)
+        if verified.count >= Self.verificationCacheSize { verified.removeAll(keepingCapacity: true) }
+        verified[credential] = (principal, now.advanced(by: verificationCacheLifetime))
+        return principal
+    }
+
+    /// Forgets every cached verification (after a revocation or a change of bindings).
+    func forgetVerified() {
+        verified.removeAll(keepingCapacity: true)
     }
 
     /// All bindings (optionally of one subject), for `dvid role list`.
@@ -533,6 +551,7 @@ extension Identitet {
 
     /// Removes a binding. The last platform-admin binding cannot be removed (nobody could administer the platform).
     public func unbind(_ id: String) async throws {
+        defer { forgetVerified() }
         try await database.transaction { session in
             let table = session.table("identity", "role_bindings")
             guard let row = try await session.first("SELECT role, scope_kind FROM \(table) WHERE id = \(bind: id)") else {
