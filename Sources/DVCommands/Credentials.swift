@@ -16,8 +16,10 @@ struct CredentialStore {
     let directory: String?
 
     var path: String {
-        let base = directory ?? ProcessInfo.processInfo.environment["XDG_CONFIG_HOME"].map { $0 + "/dataverket" }
-            ?? (NSHomeDirectory() + "/.config/dataverket")
+        let environment = ProcessInfo.processInfo.environment
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        let base = directory ?? environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 + "/dataverket" }
+            ?? (home + "/.config/dataverket")
         return base + "/credentials.json"
     }
 

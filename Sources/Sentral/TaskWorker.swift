@@ -13,8 +13,10 @@ import Synchronization
 /// down → `blocked`, acked, resumed by Sentral when the dependency returns — no retry storm); run the
 /// handler with a timeout, reporting progress and keeping the delivery alive; then settle:
 /// success → `succeeded`; `DependencyBlocked` → `blocked`; a retryable failure → nak with exponential
-/// backoff; the last attempt → dead-lettered with its reason and `failed`. Terminal reports go through the
-/// outbox together with the processed-id row, so a crash after the work repeats nothing but the report.
+/// backoff; the last attempt → dead-lettered with its reason and `failed`. A task given up (permanent
+/// failure, last attempt, cancellation, deadline, or a delivery past its attempts because workers were lost)
+/// first runs its kind's compensation — for a `Saga`, the unwind. Terminal reports go through the outbox
+/// together with the processed-id row, so a crash after the work repeats nothing but the report.
 public struct TaskWorker: Service {
     public let service: String
     public let kinds: [String: TaskKind]
