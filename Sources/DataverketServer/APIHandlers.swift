@@ -160,7 +160,13 @@ struct APIHandlers: APIProtocol {
 
     func listTenants(_ input: Operations.ListTenants.Input) async throws -> Operations.ListTenants.Output {
         let page = try await sentral.tenancy.listTenants(limit: input.query.limit, cursor: input.query.cursor)
-        return .ok(.init(body: .json(.init(items: page.items.map(Components.Schemas.Tenant.init), nextCursor: page.nextCursor))))
+        var items = page.items
+        if let access = scopedAccess("listTenants") {
+            var visible: [Tenant] = []
+            for tenant in items where try await access.sees(tenant) { visible.append(tenant) }
+            items = visible
+        }
+        return .ok(.init(body: .json(.init(items: items.map(Components.Schemas.Tenant.init), nextCursor: page.nextCursor))))
     }
 
     func createTenant(_ input: Operations.CreateTenant.Input) async throws -> Operations.CreateTenant.Output {
@@ -174,31 +180,67 @@ struct APIHandlers: APIProtocol {
 
     func getTenant(_ input: Operations.GetTenant.Input) async throws -> Operations.GetTenant.Output {
         let tenant = try await sentral.tenancy.getTenant(input.path.tenant)
+        try await scopedAccess("getTenant")?.check(.read, tenant: tenant)
         return .ok(.init(headers: .init(eTag: EntityTag.make(tenant.fields.version)), body: .json(.init(tenant))))
     }
 
     func updateTenant(_ input: Operations.UpdateTenant.Input) async throws -> Operations.UpdateTenant.Output {
         guard case .json(let body) = input.body else { throw unsupportedBody }
         let expected = try EntityTag.parse(input.headers.ifMatch, required: true)
+        try await checkTenant("updateTenant", input.path.tenant, .write, tenantLevel: true)
         let tenant = try await sentral.tenancy.updateTenant(input.path.tenant, change: ResourceChange(body), expected: expected, context: scope.operation())
         return .ok(.init(headers: .init(eTag: EntityTag.make(tenant.fields.version)), body: .json(.init(tenant))))
     }
 
     func deleteTenant(_ input: Operations.DeleteTenant.Input) async throws -> Operations.DeleteTenant.Output {
         let expected = try EntityTag.parse(input.headers.ifMatch, required: false)
+        try await checkTenant("deleteTenant", input.path.tenant, .destructive, tenantLevel: true)
         try await sentral.tenancy.deleteTenant(input.path.tenant, expected: expected, context: scope.operation())
         return .noContent(.init())
+    }
+
+    // MARK: scoped access
+
+    /// For a caller whose platform roles do not grant `operation`: its tenant/project-scoped access (nil:
+    /// the platform roles grant it, nothing more to check).
+    private func scopedAccess(_ operation: String) -> TenancyAccess? {
+        guard let principal = scope.principal, let rule = AccessPolicy.rules[operation], !AccessPolicy.allows(principal, rule) else {
+            return nil
+        }
+        return TenancyAccess(principal: principal, tenancy: sentral.tenancy)
+    }
+
+    private func checkTenant(_ operation: String, _ ref: String, _ need: TenancyAccess.Need, tenantLevel: Bool = false) async throws {
+        guard let access = scopedAccess(operation) else { return }
+        try await access.check(need, tenant: try await sentral.tenancy.getTenant(ref), tenantLevel: tenantLevel)
+    }
+
+    private func checkProject(_ operation: String, _ tenant: String, _ project: String, _ need: TenancyAccess.Need) async throws {
+        guard scopedAccess(operation) != nil else { return }
+        try await checkProject(operation, try await sentral.tenancy.getProject(tenant: tenant, project), need)
+    }
+
+    private func checkProject(_ operation: String, _ project: Project, _ need: TenancyAccess.Need) async throws {
+        guard let access = scopedAccess(operation) else { return }
+        try await access.check(need, tenant: try await sentral.tenancy.getTenant(project.tenantID), project: project)
     }
 
     // MARK: projects
 
     func listProjects(_ input: Operations.ListProjects.Input) async throws -> Operations.ListProjects.Output {
         let page = try await sentral.tenancy.listProjects(tenant: input.path.tenant, limit: input.query.limit, cursor: input.query.cursor)
-        return .ok(.init(body: .json(.init(items: page.items.map(Components.Schemas.Project.init), nextCursor: page.nextCursor))))
+        var items = page.items
+        if let access = scopedAccess("listProjects") {
+            let tenant = try await sentral.tenancy.getTenant(input.path.tenant)
+            try await access.check(.read, tenant: tenant)
+            items = access.visibleProjects(items, of: tenant)
+        }
+        return .ok(.init(body: .json(.init(items: items.map(Components.Schemas.Project.init), nextCursor: page.nextCursor))))
     }
 
     func createProject(_ input: Operations.CreateProject.Input) async throws -> Operations.CreateProject.Output {
         guard case .json(let body) = input.body else { throw unsupportedBody }
+        try await checkTenant("createProject", input.path.tenant, .write)
         let (project, _) = try await sentral.tenancy.createProject(
             tenant: input.path.tenant, ResourceSpec(body),
             context: scope.operation(idempotencyKey: try idempotencyKey(input.headers.idempotencyKey)))
@@ -210,12 +252,14 @@ struct APIHandlers: APIProtocol {
 
     func getProject(_ input: Operations.GetProject.Input) async throws -> Operations.GetProject.Output {
         let project = try await sentral.tenancy.getProject(tenant: input.path.tenant, input.path.project)
+        try await checkProject("getProject", project, .read)
         return .ok(.init(headers: .init(eTag: EntityTag.make(project.fields.version)), body: .json(.init(project))))
     }
 
     func updateProject(_ input: Operations.UpdateProject.Input) async throws -> Operations.UpdateProject.Output {
         guard case .json(let body) = input.body else { throw unsupportedBody }
         let expected = try EntityTag.parse(input.headers.ifMatch, required: true)
+        try await checkProject("updateProject", input.path.tenant, input.path.project, .write)
         let project = try await sentral.tenancy.updateProject(
             tenant: input.path.tenant, input.path.project, change: ResourceChange(body), expected: expected, context: scope.operation())
         return .ok(.init(headers: .init(eTag: EntityTag.make(project.fields.version)), body: .json(.init(project))))
@@ -223,6 +267,7 @@ struct APIHandlers: APIProtocol {
 
     func deleteProject(_ input: Operations.DeleteProject.Input) async throws -> Operations.DeleteProject.Output {
         let expected = try EntityTag.parse(input.headers.ifMatch, required: false)
+        try await checkProject("deleteProject", input.path.tenant, input.path.project, .destructive)
         let task = try await sentral.tenancy.deleteProject(tenant: input.path.tenant, input.path.project, expected: expected, context: scope.operation())
         return .accepted(.init(headers: .init(location: "/v1/tasks/\(task.id)"), body: .json(.init(task))))
     }
@@ -230,6 +275,7 @@ struct APIHandlers: APIProtocol {
     // MARK: environments
 
     func listEnvironments(_ input: Operations.ListEnvironments.Input) async throws -> Operations.ListEnvironments.Output {
+        try await checkProject("listEnvironments", input.path.tenant, input.path.project, .read)
         let page = try await sentral.tenancy.listEnvironments(
             tenant: input.path.tenant, project: input.path.project, limit: input.query.limit, cursor: input.query.cursor)
         return .ok(.init(body: .json(.init(items: page.items.map(Components.Schemas.Environment.init), nextCursor: page.nextCursor))))
@@ -237,6 +283,7 @@ struct APIHandlers: APIProtocol {
 
     func createEnvironment(_ input: Operations.CreateEnvironment.Input) async throws -> Operations.CreateEnvironment.Output {
         guard case .json(let body) = input.body else { throw unsupportedBody }
+        try await checkProject("createEnvironment", input.path.tenant, input.path.project, .write)
         let (environment, _) = try await sentral.tenancy.createEnvironment(
             tenant: input.path.tenant, project: input.path.project, ResourceSpec(body),
             context: scope.operation(idempotencyKey: try idempotencyKey(input.headers.idempotencyKey)))
@@ -247,6 +294,7 @@ struct APIHandlers: APIProtocol {
     }
 
     func getEnvironment(_ input: Operations.GetEnvironment.Input) async throws -> Operations.GetEnvironment.Output {
+        try await checkProject("getEnvironment", input.path.tenant, input.path.project, .read)
         let environment = try await sentral.tenancy.getEnvironment(tenant: input.path.tenant, project: input.path.project, input.path.environment)
         return .ok(.init(headers: .init(eTag: EntityTag.make(environment.fields.version)), body: .json(.init(environment))))
     }
@@ -254,6 +302,7 @@ struct APIHandlers: APIProtocol {
     func updateEnvironment(_ input: Operations.UpdateEnvironment.Input) async throws -> Operations.UpdateEnvironment.Output {
         guard case .json(let body) = input.body else { throw unsupportedBody }
         let expected = try EntityTag.parse(input.headers.ifMatch, required: true)
+        try await checkProject("updateEnvironment", input.path.tenant, input.path.project, .write)
         let environment = try await sentral.tenancy.updateEnvironment(
             tenant: input.path.tenant, project: input.path.project, input.path.environment, change: ResourceChange(body),
             expected: expected, context: scope.operation())
@@ -262,6 +311,7 @@ struct APIHandlers: APIProtocol {
 
     func deleteEnvironment(_ input: Operations.DeleteEnvironment.Input) async throws -> Operations.DeleteEnvironment.Output {
         let expected = try EntityTag.parse(input.headers.ifMatch, required: false)
+        try await checkProject("deleteEnvironment", input.path.tenant, input.path.project, .destructive)
         try await sentral.tenancy.deleteEnvironment(
             tenant: input.path.tenant, project: input.path.project, input.path.environment, expected: expected, context: scope.operation())
         return .noContent(.init())

@@ -13,9 +13,10 @@ enum AccessPolicy {
         let name: String
         /// Platform roles that grant it.
         let roles: Set<Role>
-        private init(_ name: String, _ roles: Set<Role>) {
+        private init(_ name: String, _ roles: Set<Role>, scoped: Bool = false) {
             self.name = name
             self.roles = roles
+            self.scoped = scoped
         }
         /// No credential needed: probes, discovery, the token endpoints.
         static let anyone = Rule("anyone", [])
@@ -31,6 +32,13 @@ enum AccessPolicy {
         static let operate = Rule("operate", [.platformAdmin, .operator])
         /// Who may do what: role bindings, service accounts, API keys.
         static let administer = Rule("administer", [.platformAdmin])
+        /// Tenancy: platform roles as `read`/`write`/`destructive`; roles bound at a tenant or project are
+        /// checked by the handler against the resource (`TenancyAccess`).
+        static let tenancyRead = Rule("tenancy-read", read.roles, scoped: true)
+        static let tenancyWrite = Rule("tenancy-write", write.roles, scoped: true)
+        static let tenancyDestructive = Rule("tenancy-destructive", destructive.roles, scoped: true)
+        /// Whether callers with tenant- or project-scoped roles get through to the handler.
+        let scoped: Bool
         var description: String { name }
     }
 
@@ -39,10 +47,12 @@ enum AccessPolicy {
         "getOpenIDConfiguration": .anyone, "getJWKS": .anyone, "createToken": .anyone, "revokeToken": .anyone,
         "whoAmI": .authenticated,
         "listServiceHealth": .read,
-        "listTenants": .read, "getTenant": .read, "createTenant": .write, "updateTenant": .write, "deleteTenant": .destructive,
-        "listProjects": .read, "getProject": .read, "createProject": .write, "updateProject": .write, "deleteProject": .destructive,
-        "listEnvironments": .read, "getEnvironment": .read, "createEnvironment": .write, "updateEnvironment": .write,
-        "deleteEnvironment": .destructive,
+        "listTenants": .tenancyRead, "getTenant": .tenancyRead, "createTenant": .write, "updateTenant": .tenancyWrite,
+        "deleteTenant": .tenancyDestructive,
+        "listProjects": .tenancyRead, "getProject": .tenancyRead, "createProject": .tenancyWrite, "updateProject": .tenancyWrite,
+        "deleteProject": .tenancyDestructive,
+        "listEnvironments": .tenancyRead, "getEnvironment": .tenancyRead, "createEnvironment": .tenancyWrite,
+        "updateEnvironment": .tenancyWrite, "deleteEnvironment": .tenancyDestructive,
         "listTasks": .read, "getTask": .read, "createTask": .operate, "cancelTask": .operate,
         "listAudit": .read,
         "listRoleBindings": .administer, "createRoleBinding": .administer, "deleteRoleBinding": .administer,
@@ -50,10 +60,16 @@ enum AccessPolicy {
         "revokeAPIKey": .administer,
     ]
 
-    /// Whether `principal` may call an operation under `rule`.
+    /// Whether `principal` may call an operation under `rule` by its platform roles.
     static func allows(_ principal: Principal, _ rule: Rule) -> Bool {
         if rule == .anyone || rule == .authenticated { return true }
         return rule.roles.contains { principal.holds($0) }
+    }
+
+    /// Whether the request goes on to the handler: platform roles grant it, or the rule is scoped and the
+    /// caller holds a role at some tenant or project (the handler then checks that one).
+    static func admits(_ principal: Principal, _ rule: Rule) -> Bool {
+        allows(principal, rule) || (rule.scoped && principal.bindings.contains { $0.scopeKind == "tenant" || $0.scopeKind == "project" })
     }
 }
 
@@ -86,7 +102,7 @@ struct AccessMiddleware: ServerMiddleware {
             throw DataverketError(.unauthenticated, "the Authorization header must be `Bearer <token>`")
         }
         let principal = try await identity.authenticate(credential: String(parts[1]).trimmingCharacters(in: .whitespaces))
-        guard AccessPolicy.allows(principal, rule) else {
+        guard AccessPolicy.admits(principal, rule) else {
             let roles = rule.roles.map(\.name).sorted().joined(separator: ", ")
             throw DataverketError(.forbidden, "\(principal.subject) may not \(operationID): it needs one of the roles \(roles)")
         }

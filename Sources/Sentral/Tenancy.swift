@@ -36,6 +36,20 @@ public struct Tenancy: Sendable {
         }
     }
 
+    /// Which of `projectIDs` belong to the tenant `tenantID` (for access checks of project-scoped roles).
+    public func projects(in tenantID: String, among projectIDs: [String]) async throws -> Set<String> {
+        guard !projectIDs.isEmpty else { return [] }
+        return try await database.read { session in
+            var query: SQLQueryString = "SELECT id FROM \(session.table("tenancy", "projects")) WHERE tenant_id = \(bind: tenantID) AND id IN ("
+            for (index, id) in projectIDs.enumerated() {
+                if index > 0 { query.appendInterpolation(unsafeRaw: ", ") }
+                query.appendInterpolation(bind: id)
+            }
+            query.appendInterpolation(unsafeRaw: ")")
+            return Set(try await session.all(query).map { try $0.decode(column: "id", as: String.self) })
+        }
+    }
+
     public func getTenant(_ ref: String) async throws -> Tenant {
         try await database.read { try await findTenant($0, ref) }
     }
