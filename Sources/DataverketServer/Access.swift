@@ -94,14 +94,18 @@ struct AccessMiddleware: ServerMiddleware {
                 try await next(request, body, metadata)
             }
         }
-        guard let header = request.headerFields[.authorization] else {
-            throw DataverketError(.unauthenticated, "this operation needs a bearer token (Authorization: Bearer …); log in with `dvid login`")
+        let principal: Principal
+        do {
+            principal = try await authenticate(request)
+        } catch {
+            // Failed credentials cost the caller's address a token too: guessing is throttled like the token endpoints.
+            let decision = await limiter.take("address:\(RequestScope.current?.sourceAddress ?? "unknown")", .anonymous)
+            if !decision.allowed {
+                return Self.tooMany(request, retryAfter: decision.retryAfter, headers: [:],
+                                    "too many requests with missing or invalid credentials; retry in \(decision.retryAfter) s")
+            }
+            throw error
         }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-            throw DataverketError(.unauthenticated, "the Authorization header must be `Bearer <token>`")
-        }
-        let principal = try await identity.authenticate(credential: String(parts[1]).trimmingCharacters(in: .whitespaces))
         guard AccessPolicy.admits(principal, rule) else {
             let roles = rule.roles.map(\.name).sorted().joined(separator: ", ")
             throw DataverketError(.forbidden, "\(principal.subject) may not \(operationID): it needs one of the roles \(roles)")
@@ -135,6 +139,17 @@ struct AccessMiddleware: ServerMiddleware {
                 }
             }
         }
+    }
+
+    private func authenticate(_ request: HTTPRequest) async throws -> Principal {
+        guard let header = request.headerFields[.authorization] else {
+            throw DataverketError(.unauthenticated, "this operation needs a bearer token (Authorization: Bearer …); log in with `dvid login`")
+        }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw DataverketError(.unauthenticated, "the Authorization header must be `Bearer <token>`")
+        }
+        return try await identity.authenticate(credential: String(parts[1]).trimmingCharacters(in: .whitespaces))
     }
 
     /// Takes a token for `actor` in `routeClass`: 429 with `Retry-After` when none is left; `RateLimit-*`

@@ -345,6 +345,10 @@ struct RateLimitTests {
             #expect(statuses.prefix(5).allSatisfy { $0 == 401 })
             #expect(statuses.dropFirst(5).allSatisfy { $0 == 429 }, "\(statuses)")
             #expect(try await server.raw(.GET, "/healthz").status == 200)
+            // Guessing bearer credentials draws on the same per-address budget; valid ones are unaffected.
+            let guessed = try await server.raw(.GET, "/v1/tenants", headers: ["Authorization": "Bearer dvk_guess"])
+            #expect(guessed.status == 429)
+            #expect(try await server.raw(.GET, "/v1/tenants").status == 200)
         }
     }
 
