@@ -128,6 +128,11 @@ public struct JetStreamBus: Bus {
             var options = NATSOptions(servers: servers, name: name, user: user, password: password, token: token,
                                       connectTimeout: connectTimeout, requestTimeout: requestTimeout)
             options.subscriptionBufferSize = max(1, subscriberBufferSize)
+            // Reply inboxes under the user's own prefix, so a service's NATS user may subscribe to its own
+            // replies only (ServicePermissions).
+            if let user, !user.isEmpty {
+                options.inboxPrefix = "_INBOX." + String(user.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+            }
             return options
         }
 

@@ -5,7 +5,8 @@
 /// projects every report, so it may use all of `dv.>` and the JetStream API. Every other service `S` may
 /// only: publish its own events (`dv.S.evt.>`), task reports (`dv.task.evt.>`), its heartbeat
 /// (`dv.health.S`) and its dead letters (`dv.dlq.dv.S.>`); bind, pull from and acknowledge its own durable
-/// command consumer (`S-worker` on `DV_CMD`); subscribe to heartbeats, cancellations and reply inboxes.
+/// command consumer (`S-worker` on `DV_CMD`); subscribe to heartbeats, cancellations and its own reply
+/// inboxes (`_INBOX.S.>`: `JetStreamBus` prefixes inboxes with the NATS user name).
 /// Publishing another service's commands is refused by the server.
 public enum ServicePermissions {
     public static let orchestrator = "sentral"
@@ -25,7 +26,7 @@ public enum ServicePermissions {
 
     public static func subscribe(for service: String) -> [String] {
         if service == orchestrator { return ["dv.>", "_INBOX.>"] }
-        return ["_INBOX.>", "dv.health.>", "dv.task.ctl.cancel"]
+        return ["_INBOX.\(service).>", "dv.health.>", "dv.task.ctl.cancel"]
     }
 
     /// The environment variable holding `service`'s NATS password (`DV_NATS_PASSWORD_MASKIN`).

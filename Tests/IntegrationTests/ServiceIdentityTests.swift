@@ -45,6 +45,13 @@ struct ServiceIdentityTests {
             #expect(violations.first?.error?.message.contains("Permissions Violation for Publish to \"dv.nett.cmd.power-off\"") == true,
                     "\(violations)")
             #expect(await collect(maskinEvents, count: 1, timeout: .seconds(3)).count == 1)
+            // Nor may it listen to other services' replies.
+            let snoop = try await client("maskin")
+            _ = try await snoop.subscribe("_INBOX.>")
+            try await snoop.flush()
+            let snooping = await collect(snoop.events.filter { $0.kind == .serverError }, count: 1, timeout: .seconds(3))
+            await snoop.close()
+            #expect(snooping.first?.error?.message.contains("Permissions Violation for Subscription to \"_INBOX.>\"") == true, "\(snooping)")
             #expect(await collect(spy, count: 1, timeout: .milliseconds(500)).isEmpty, "nett's command went through")
 
             // Maskin's worker path over JetStream, as TaskWorker drives it.
