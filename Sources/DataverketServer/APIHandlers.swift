@@ -41,6 +41,7 @@ struct APIHandlers: APIProtocol {
 
     func createToken(_ input: Operations.CreateToken.Input) async throws -> Operations.CreateToken.Output {
         guard case .json(let body) = input.body else { throw unsupportedBody }
+        guard (1...512).contains(body.token.utf8.count) else { throw DataverketError.invalid("token", "must be 1–512 characters") }
         let tokens: SessionTokens
         switch body.grantType {
         case .bootstrap:
@@ -62,6 +63,7 @@ struct APIHandlers: APIProtocol {
 
     func revokeToken(_ input: Operations.RevokeToken.Input) async throws -> Operations.RevokeToken.Output {
         guard case .json(let body) = input.body else { throw unsupportedBody }
+        guard (1...512).contains(body.token.utf8.count) else { throw DataverketError.invalid("token", "must be 1–512 characters") }
         try await identity.revoke(refreshToken: body.token)
         return .noContent(.init())
     }

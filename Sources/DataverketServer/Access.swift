@@ -18,8 +18,10 @@ enum AccessPolicy {
             self.roles = roles
             self.scoped = scoped
         }
-        /// No credential needed: probes, discovery, the token endpoints.
+        /// No credential needed: probes and discovery.
         static let anyone = Rule("anyone", [])
+        /// No credential needed, but limited per source address: the endpoints that exchange credentials.
+        static let credentialExchange = Rule("credential-exchange", [])
         /// Any valid credential.
         static let authenticated = Rule("authenticated", [])
         /// Reading platform state.
@@ -44,7 +46,7 @@ enum AccessPolicy {
 
     static let rules: [String: Rule] = [
         "getHealth": .anyone, "getReadiness": .anyone, "getMetrics": .anyone,
-        "getOpenIDConfiguration": .anyone, "getJWKS": .anyone, "createToken": .anyone, "revokeToken": .anyone,
+        "getOpenIDConfiguration": .anyone, "getJWKS": .anyone, "createToken": .credentialExchange, "revokeToken": .credentialExchange,
         "whoAmI": .authenticated,
         "listServiceHealth": .read,
         "listTenants": .tenancyRead, "getTenant": .tenancyRead, "createTenant": .write, "updateTenant": .tenancyWrite,
@@ -62,7 +64,7 @@ enum AccessPolicy {
 
     /// Whether `principal` may call an operation under `rule` by its platform roles.
     static func allows(_ principal: Principal, _ rule: Rule) -> Bool {
-        if rule == .anyone || rule == .authenticated { return true }
+        if rule == .anyone || rule == .credentialExchange || rule == .authenticated { return true }
         return rule.roles.contains { principal.holds($0) }
     }
 
@@ -87,9 +89,8 @@ struct AccessMiddleware: ServerMiddleware {
         guard let rule = AccessPolicy.rules[operationID] else {
             throw DataverketError(.forbidden, "operation \(operationID) has no access rule; refused")
         }
-        if rule == .anyone {
-            // Probes and discovery are free; the token endpoints are limited per source address.
-            guard operationID == "createToken" || operationID == "revokeToken" else { return try await next(request, body, metadata) }
+        if rule == .anyone { return try await next(request, body, metadata) }
+        if rule == .credentialExchange {
             return try await limited("address:\(RequestScope.current?.sourceAddress ?? "unknown")", .anonymous, request) {
                 try await next(request, body, metadata)
             }

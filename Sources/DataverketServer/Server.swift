@@ -162,29 +162,46 @@ public enum DataverketServer {
 
     /// `dataverket serve`: opens the store, applies migrations, serves until SIGINT/SIGTERM, then drains.
     public static func serve(configuration: ServerConfiguration, logger: Logger) async throws {
-        let database = try await configuration.store.open(logger: logger)
-        logger.info("store opened", metadata: ["backend": "\(database.kind)"])
-        let bus = try await BusConfiguration.open(natsURL: configuration.natsURL, logger: logger)
-        var sentral = ControlPlane(database: database, bus: bus)
-        sentral.demoLedger = DemoLedger(directory: configuration.demoLedgerDirectory)
-        logger.info("bus opened", metadata: ["bus": "\(configuration.natsURL == nil ? "in-process" : "jetstream")"])
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await database.backend.run() }
-            let identity = Identitet(
-                database: database, issuer: configuration.issuer,
-                masterKey: try MasterKey.load(environment: configuration.masterKey, directory: configuration.dataDirectory))
-            let applied = try await sentral.migrate() + identity.migrate()
-            if !applied.isEmpty { logger.info("migrations applied", metadata: ["count": "\(applied.count)"]) }
-            try await identity.prepare()
-            try await announceBootstrap(identity, configuration: configuration, logger: logger)
-            try await bus.provision()
-            let app = try makeApplication(sentral: sentral, identity: identity, configuration: configuration, logger: logger, bus: bus)
-            try await app.runService()
-            group.cancelAll()
+        let masterKey = try MasterKey.load(environment: configuration.masterKey, directory: configuration.dataDirectory)
+        try await withStore(configuration, logger: logger) { database in
+            logger.info("store opened", metadata: ["backend": "\(database.kind)"])
+            let bus = try await BusConfiguration.open(natsURL: configuration.natsURL, logger: logger)
+            logger.info("bus opened", metadata: ["bus": "\(configuration.natsURL == nil ? "in-process" : "jetstream")"])
+            do {
+                var sentral = ControlPlane(database: database, bus: bus)
+                sentral.demoLedger = DemoLedger(directory: configuration.demoLedgerDirectory)
+                let identity = Identitet(database: database, issuer: configuration.issuer, masterKey: masterKey)
+                let applied = try await sentral.migrate() + identity.migrate()
+                if !applied.isEmpty { logger.info("migrations applied", metadata: ["count": "\(applied.count)"]) }
+                try await identity.prepare()
+                try await announceBootstrap(identity, configuration: configuration, logger: logger)
+                try await bus.provision()
+                try await makeApplication(sentral: sentral, identity: identity, configuration: configuration, logger: logger, bus: bus)
+                    .runService()
+            } catch {
+                await bus.close()
+                throw error
+            }
+            await bus.close()
         }
-        await bus.close()
-        try await database.backend.close()
         logger.info("stopped")
+    }
+
+    /// Opens the store, runs `body` while its backend runs, and closes the store however `body` ends.
+    static func withStore<T: Sendable>(_ configuration: ServerConfiguration, logger: Logger,
+                                       _ body: @Sendable (Database) async throws -> T) async throws -> T {
+        let database = try await configuration.store.open(logger: logger)
+        let result: Result<T, any Error> = await withTaskGroup(of: Void.self) { group in
+            group.addTask { await database.backend.run() }
+            defer { group.cancelAll() }
+            do {
+                return .success(try await body(database))
+            } catch {
+                return .failure(error)
+            }
+        }
+        try await database.backend.close()
+        return try result.get()
     }
 
     /// On a fresh store: makes the one-time platform-admin bootstrap credential, writes it to
@@ -209,18 +226,12 @@ public enum DataverketServer {
 
     /// `dataverket keys rotate`: a new active signing key; the old one stays published until its tokens expire.
     public static func rotateKeys(configuration: ServerConfiguration, logger: Logger) async throws -> String {
-        let database = try await configuration.store.open(logger: logger)
-        let kid = try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await database.backend.run() }
-            defer { group.cancelAll() }
-            let identity = Identitet(
-                database: database, issuer: configuration.issuer,
-                masterKey: try MasterKey.load(environment: configuration.masterKey, directory: configuration.dataDirectory))
+        let masterKey = try MasterKey.load(environment: configuration.masterKey, directory: configuration.dataDirectory)
+        return try await withStore(configuration, logger: logger) { database in
+            let identity = Identitet(database: database, issuer: configuration.issuer, masterKey: masterKey)
             _ = try await identity.migrate()
             return try await identity.rotateKeys()
         }
-        try await database.backend.close()
-        return kid
     }
 
     /// `dataverket worker`: runs Sentral's task worker alone (no API), with heartbeats, until SIGINT/SIGTERM.
@@ -229,44 +240,40 @@ public enum DataverketServer {
         guard configuration.natsURL != nil else {
             throw DataverketError(.invalidArgument, "a separate worker needs the bus of its server: set DV_NATS_URL")
         }
-        let database = try await configuration.store.open(logger: logger)
-        let bus = try await BusConfiguration.open(natsURL: configuration.natsURL, logger: logger)
-        var sentral = ControlPlane(database: database, bus: bus)
-        sentral.demoLedger = DemoLedger(directory: configuration.demoLedgerDirectory)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await database.backend.run() }
-            _ = try await sentral.migrate()
-            try await bus.provision()
-            let instance = "sentral-worker-\(ULID.make())"
-            let services: [any Service] = [
-                sentral.worker(bus: bus, logger: logger, ackWait: configuration.workerAckWait, concurrency: configuration.workerConcurrency),
-                HealthListener(registry: sentral.health, bus: bus, logger: logger),
-                HeartbeatPublisher(bus: bus, logger: logger) {
-                    Heartbeat(service: "sentral", instance: instance, version: APIContract.version, datacenter: configuration.datacenter)
-                },
-            ]
-            let serviceGroup = ServiceGroup(configuration: .init(
-                services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            logger.info("worker started", metadata: ["instance": "\(instance)"])
-            try await serviceGroup.run()
-            group.cancelAll()
+        try await withStore(configuration, logger: logger) { database in
+            let bus = try await BusConfiguration.open(natsURL: configuration.natsURL, logger: logger)
+            do {
+                var sentral = ControlPlane(database: database, bus: bus)
+                sentral.demoLedger = DemoLedger(directory: configuration.demoLedgerDirectory)
+                _ = try await sentral.migrate()
+                try await bus.provision()
+                let instance = "sentral-worker-\(ULID.make())"
+                let services: [any Service] = [
+                    sentral.worker(bus: bus, logger: logger, ackWait: configuration.workerAckWait, concurrency: configuration.workerConcurrency),
+                    HealthListener(registry: sentral.health, bus: bus, logger: logger),
+                    HeartbeatPublisher(bus: bus, logger: logger) {
+                        Heartbeat(service: "sentral", instance: instance, version: APIContract.version, datacenter: configuration.datacenter)
+                    },
+                ]
+                let serviceGroup = ServiceGroup(configuration: .init(
+                    services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                logger.info("worker started", metadata: ["instance": "\(instance)"])
+                try await serviceGroup.run()
+            } catch {
+                await bus.close()
+                throw error
+            }
+            await bus.close()
         }
-        await bus.close()
-        try await database.backend.close()
         logger.info("worker stopped")
     }
 
     /// `dataverket migrate`: applies pending migrations and returns their names.
     public static func migrate(configuration: ServerConfiguration, logger: Logger) async throws -> [String] {
-        let database = try await configuration.store.open(logger: logger)
-        let applied = try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await database.backend.run() }
-            defer { group.cancelAll() }
-            return try await ControlPlane(database: database).migrate()
+        try await withStore(configuration, logger: logger) { database in
+            try await ControlPlane(database: database).migrate()
                 + Identitet(database: database, issuer: configuration.issuer, masterKey: .random()).migrate()
         }
-        try await database.backend.close()
-        return applied
     }
 }
 

@@ -152,6 +152,10 @@ struct IdentityTests {
             #expect(try await server.raw(.POST, "/v1/identity/revoke", body: logout, headers: ["Authorization": ""]).status == 204)
             #expect(try await server.raw(.GET, "/v1/tenants", headers: asRefreshed).status == 401)
             #expect(try await server.raw(.GET, "/v1/identity/whoami", headers: ["Authorization": ""]).status == 401)
+            let oversized = #"{"grantType":"refresh_token","token":""# + String(repeating: "x", count: 600) + #""}"#
+            #expect(try await server.raw(.POST, "/v1/identity/token", body: oversized).status == 422)
+            #expect(try await server.raw(.POST, "/v1/identity/token", body: #"{"grantType":"bootstrap","token":"x"}"#,
+                                         contentType: "text/plain").status == 415)
         }
     }
 
@@ -247,6 +251,14 @@ struct ServiceAccountTests {
             #expect((try server.problem(revoked)["detail"] as? String)?.contains("revoked") == true)
             #expect(try await server.raw(.GET, "/v1/tenants", headers: ["Authorization": "Bearer dvk_made_up"]).status == 401)
             // The key itself is nowhere in the store.
+            // Only platform admins manage service accounts and keys.
+            let viewerToken = try await server.token(for: "user:vera", roles: [.viewer])
+            let asViewer = ["Authorization": "Bearer \(viewerToken)"]
+            #expect(try await server.raw(.GET, "/v1/identity/service-accounts", headers: asViewer).status == 403)
+            #expect(try await server.raw(.POST, "/v1/identity/service-accounts", body: #"{"name":"sneaky"}"#, headers: asViewer).status == 403)
+            #expect(try await server.raw(.POST, "/v1/identity/service-accounts/ci/keys", body: #"{"ttlSeconds":600}"#, headers: asViewer).status == 403)
+            #expect(try await server.raw(.DELETE, "/v1/identity/api-keys/\(created.id)", headers: asViewer).status == 403)
+            #expect(try await server.raw(.GET, "/v1/identity/service-accounts", headers: ["Authorization": ""]).status == 401)
             let digests = try await server.database.read { session in
                 try await session.all("SELECT key_hash FROM \(session.table("identity", "api_keys"))").map { try $0.decode(column: "key_hash", as: String.self) }
             }

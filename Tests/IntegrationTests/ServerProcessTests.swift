@@ -83,6 +83,22 @@ struct ServerProcessTests {
 }
 
 extension ServerProcessTests {
+    /// Runs the `dataverket` binary to completion (bounded) and returns its exit code and stdout.
+    static func runCapturingOutput(_ arguments: [String]) async throws -> (code: Int32, out: String) {
+        let process = Process()
+        process.executableURL = binDirectory.appendingPathComponent("dataverket")
+        process.arguments = arguments
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = stdout.fileHandleForReading.readDataToEndOfFile()
+        for _ in 0..<300 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
     /// Runs the `dataverket` binary to completion (bounded) and returns its exit code and stderr.
     static func run(_ arguments: [String], environment overrides: [String: String?] = [:]) async throws -> (code: Int32, err: String) {
         let process = Process()
@@ -100,6 +116,31 @@ extension ServerProcessTests {
         process.waitUntilExit()
         let err = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         return (process.terminationStatus, err)
+    }
+
+    @Test("keys rotate activates a new key each time, with the data directory's master key; a malformed master key is refused")
+    func keysRotate() async throws {
+        let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("dvkeys-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        let noDatabase: [String: String?] = ["DV_DATABASE_URL": nil, "DV_MASTER_KEY": nil]
+        let first = try await Self.run(["keys", "rotate", "--data-dir", dataDirectory], environment: noDatabase)
+        let second = try await Self.run(["keys", "rotate", "--data-dir", dataDirectory], environment: noDatabase)
+        #expect(first.code == 0 && second.code == 0, "\(first.err) \(second.err)")
+        let mode = try FileManager.default.attributesOfItem(atPath: dataDirectory + "/master.key")[.posixPermissions] as? NSNumber
+        #expect(mode?.intValue == 0o600)
+        let bad = try await Self.run(["keys", "rotate", "--data-dir", dataDirectory], environment: ["DV_DATABASE_URL": nil, "DV_MASTER_KEY": "short"])
+        #expect(bad.code != 0 && bad.err.contains("master key must be 32 bytes"))
+        #expect(try await Self.run(["keys", "rotate", "--log-level", "loud", "--data-dir", dataDirectory]).code == 64)
+    }
+
+    @Test("nats-config prints the committed configuration; bad service lists are usage errors")
+    func natsConfig() async throws {
+        let printed = try await Self.runCapturingOutput(["nats-config"])
+        #expect(printed.code == 0)
+        #expect(printed.out == (try String(contentsOfFile: repositoryPath("deploy/nats/dataverket.conf"), encoding: .utf8)))
+        #expect(try await Self.run(["nats-config", "--services", "maskin,nett"]).code == 64, "sentral is required")
+        #expect(try await Self.run(["nats-config", "--services", "sentral,Bad Name"]).code == 64)
+        #expect(try await Self.run(["nats-config", "--services", ""]).code == 64)
     }
 
     @Test("worker and serve --no-worker refuse configurations that could never run a task")
