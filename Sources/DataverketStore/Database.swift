@@ -61,7 +61,9 @@ public struct Database: Sendable {
                     commits.signal()
                     return result
                 } catch {
-                    try? await sql.raw("ROLLBACK").run()
+                    // Not cancellable: a cancelled caller must not leave the (single, on SQLite) connection
+                    // inside an open transaction, or every later BEGIN on it would fail.
+                    await Task { try? await sql.raw("ROLLBACK").run() }.value
                     throw error
                 }
             }

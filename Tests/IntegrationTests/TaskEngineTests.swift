@@ -9,8 +9,8 @@ import ServiceLifecycle
 import Synchronization
 import Testing
 
-/// Waits (polling every 50 ms, at most `attempts` times) until the task satisfies `done`.
-func waitForTask(_ tasks: Tasks, _ id: String, attempts: Int = 200, _ done: (TaskRecord) -> Bool) async throws -> TaskRecord {
+/// Waits (polling every 50 ms, at most `attempts` times: 30 s by default, for loaded CI machines) until the task satisfies `done`.
+func waitForTask(_ tasks: Tasks, _ id: String, attempts: Int = 600, _ done: (TaskRecord) -> Bool) async throws -> TaskRecord {
     var task = try await tasks.get(id)
     for _ in 0..<attempts where !done(task) {
         try await Task.sleep(for: .milliseconds(50))
