@@ -258,8 +258,11 @@ public struct TaskWorker: Service {
                 reason += "; undo FAILED, manual cleanup needed: \(Self.describe(error))"
             }
         }
-        if deadLetter { try await bus.deadLetter(delivery, reason: reason) }
+        // The outcome is recorded first: a worker killed before the dead letter leaves a redelivery that
+        // only acks (already processed); the other way round, the terminated command would never come back
+        // and the task would stay `running` (the chaos test caught that).
         try await finish(delivery, execution.task, state, reason, settled: deadLetter)
+        if deadLetter { try await bus.deadLetter(delivery, reason: reason) }
     }
 
     static func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
