@@ -87,7 +87,7 @@ let package = Package(
         .target(
             name: "Sentral",
             dependencies: [
-                "DataverketCore", "DataverketStore", "DataverketBus",
+                "DataverketCore", "DataverketStore", "DataverketBus", "Inventar",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -101,6 +101,20 @@ let package = Package(
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Inventory: datacenters, racks, devices, interfaces, links; declared (site files), observed, approved.
+        .target(
+            name: "Inventar",
+            dependencies: [
+                "DataverketCore", "DataverketStore",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -115,7 +129,7 @@ let package = Package(
         .target(
             name: "DataverketServer",
             dependencies: [
-                "DataverketCore", "DataverketStore", "Sentral", "DataverketAPI", "DataverketBus", "Identitet",
+                "DataverketCore", "DataverketStore", "Sentral", "DataverketAPI", "DataverketBus", "Identitet", "Inventar",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
@@ -180,6 +194,15 @@ let package = Package(
             name: "DataverketBusTests",
             dependencies: [
                 "DataverketBus", "DataverketCore", "NATS",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "InventarTests",
+            dependencies: [
+                "Inventar", "DataverketCore", "DataverketStore",
+                .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -2,13 +2,15 @@ import Foundation
 import DataverketClient
 import ArgumentParser
 
-/// `dv`: projects, environments, tenants, tasks, audit.
+/// `dv`: tenants, projects, environments, inventory, tasks, audit.
 public struct DVCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "dv",
-        abstract: "Drive Dataverket: tenants, projects, environments, tasks and audit.",
+        abstract: "Drive Dataverket: tenants, projects, environments, inventory, tasks and audit.",
         discussion: "The server is --server, or DV_SERVER, or http://127.0.0.1:8080.",
-        subcommands: [TenantCommand.self, ProjectCommand.self, EnvironmentCommand.self, TaskCommand.self, AuditCommand.self])
+        subcommands: [TenantCommand.self, ProjectCommand.self, EnvironmentCommand.self, Apply.self, Get.self, DeviceCommand.self,
+                      RackCommand.self, CableCommand.self, Capacity.self, InventoryCommand.self, ApprovalCommand.self,
+                      TaskCommand.self, AuditCommand.self])
 
     public init() {}
 }

@@ -26,8 +26,12 @@ enum Render {
     }
 
     static func table<Row: TableRow>(_ rows: [Row]) -> String {
-        let matrix = [Row.headers] + rows.map(\.cells)
-        var widths = Array(repeating: 0, count: Row.headers.count)
+        table(rows.map(\.cells), headers: Row.headers)
+    }
+
+    static func table(_ rows: [[String]], headers: [String]) -> String {
+        let matrix = [headers] + rows
+        var widths = Array(repeating: 0, count: headers.count)
         for row in matrix {
             for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
         }

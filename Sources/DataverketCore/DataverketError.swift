@@ -19,6 +19,10 @@ public struct DataverketError: Error, Sendable, CustomStringConvertible {
             case unauthenticated = "unauthenticated"
             case forbidden = "forbidden"
             case rateLimited = "rate-limited"
+            case authorizationPending = "authorization-pending"
+            case slowDown = "slow-down"
+            case expiredToken = "expired-token"
+            case accessDenied = "access-denied"
             case storeFailure = "store-failure"
             case `internal` = "internal"
         }
@@ -52,6 +56,14 @@ public struct DataverketError: Error, Sendable, CustomStringConvertible {
         public static let forbidden = Code(.forbidden)
         /// The caller sent too many requests; `Retry-After` says when to try again. HTTP 429.
         public static let rateLimited = Code(.rateLimited)
+        /// Device flow (RFC 8628): the user has not approved the login yet; poll again after the interval. HTTP 400.
+        public static let authorizationPending = Code(.authorizationPending)
+        /// Device flow: polled faster than the interval; add 5 seconds to it. HTTP 400.
+        public static let slowDown = Code(.slowDown)
+        /// Device flow: the device code expired or was used; start again. HTTP 400.
+        public static let expiredToken = Code(.expiredToken)
+        /// Device flow: the user (or the identity provider) refused the login. HTTP 400.
+        public static let accessDenied = Code(.accessDenied)
         /// A dependency (the store, the bus) is unreachable. HTTP 503.
         public static let unavailable = Code(.unavailable)
         /// The store failed in a way that is not the caller's fault. HTTP 500.

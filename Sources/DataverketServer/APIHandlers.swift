@@ -28,7 +28,9 @@ struct APIHandlers: APIProtocol {
         let issuer = identity.issuer
         return .ok(.init(body: .json(.init(
             issuer: issuer, jwksUri: issuer + "/v1/identity/jwks", tokenEndpoint: issuer + "/v1/identity/token",
-            revocationEndpoint: issuer + "/v1/identity/revoke", grantTypesSupported: ["bootstrap", "refresh_token"],
+            revocationEndpoint: issuer + "/v1/identity/revoke",
+            deviceAuthorizationEndpoint: identity.acceptsDeviceLogin ? issuer + "/v1/identity/device" : nil,
+            grantTypesSupported: ["bootstrap", "refresh_token"] + (identity.acceptsDeviceLogin ? ["device_code"] : []),
             idTokenSigningAlgValuesSupported: ["ES256"]))))
     }
 
@@ -46,19 +48,27 @@ struct APIHandlers: APIProtocol {
         switch body.grantType {
         case .bootstrap:
             tokens = try await identity.exchangeBootstrap(body.token)
-            var operation = scope.operation()
-            operation.actor = tokens.subject
-            let context = operation
-            try await sentral.database.transaction { session in
-                try await Audit.append(session, context: context, action: "identity.bootstrap",
-                                       resource: ResourceRef(kind: "principal", id: tokens.subject, name: tokens.subject),
-                                       tenantID: nil, projectID: nil, beforeVersion: nil, afterVersion: nil)
-            }
+            try await auditLogin(tokens.subject, action: "identity.bootstrap")
         case .refreshToken:
             tokens = try await identity.refresh(body.token)
+        case .deviceCode:
+            tokens = try await identity.pollDeviceAuthorization(deviceCode: body.token)
+            try await auditLogin(tokens.subject, action: "identity.login")
         }
         return .ok(.init(body: .json(.init(accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, tokenType: "Bearer",
                                            expiresIn: tokens.expiresIn, subject: tokens.subject))))
+    }
+
+    /// Audits a login as the subject that logged in (there was no actor before it).
+    func auditLogin(_ subject: String, action: String) async throws {
+        var operation = scope.operation()
+        operation.actor = subject
+        let context = operation
+        try await sentral.database.transaction { session in
+            try await Audit.append(session, context: context, action: action,
+                                   resource: ResourceRef(kind: "principal", id: subject, name: subject),
+                                   tenantID: nil, projectID: nil, beforeVersion: nil, afterVersion: nil)
+        }
     }
 
     func revokeToken(_ input: Operations.RevokeToken.Input) async throws -> Operations.RevokeToken.Output {
@@ -385,7 +395,7 @@ struct APIHandlers: APIProtocol {
 
     // MARK: helpers
 
-    private var unsupportedBody: DataverketError {
+    var unsupportedBody: DataverketError {
         DataverketError(.unsupportedMediaType, "request bodies must be application/json")
     }
 

@@ -45,6 +45,10 @@ struct ProblemDocument: Codable, Sendable {
         case .unauthenticated: (.unauthorized, "Authentication required")
         case .forbidden: (.forbidden, "Forbidden")
         case .rateLimited: (.tooManyRequests, "Too many requests")
+        case .authorizationPending: (.badRequest, "Authorization pending")
+        case .slowDown: (.badRequest, "Slow down")
+        case .expiredToken: (.badRequest, "Device code expired")
+        case .accessDenied: (.badRequest, "Access denied")
         default: (.internalServerError, "Internal error")
         }
     }
@@ -175,24 +179,31 @@ struct HeaderEncodingMiddleware: RouterMiddleware {
 struct BodyGuardMiddleware: RouterMiddleware {
     typealias Context = DataverketRequestContext
     let maxBodyBytes: Int
+    static let inventoryApplyBytes = 32 << 20
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard request.method == .post || request.method == .put || request.method == .patch else {
             return try await next(request, context)
         }
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
-            throw DataverketError(.payloadTooLarge, "request body is \(length) bytes; the limit is \(maxBodyBytes)")
+        // Site files declare whole datacenters: the inventory apply takes more.
+        let limit = request.uri.path == "/v1/inventory/apply" ? max(maxBodyBytes, Self.inventoryApplyBytes) : maxBodyBytes
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw DataverketError(.payloadTooLarge, "request body is \(length) bytes; the limit is \(limit)")
         }
         var request = request
         let body: ByteBuffer
         do {
-            body = try await request.collectBody(upTo: maxBodyBytes)
+            body = try await request.collectBody(upTo: limit)
         } catch {
-            throw DataverketError(.payloadTooLarge, "request body exceeds the limit of \(maxBodyBytes) bytes")
+            throw DataverketError(.payloadTooLarge, "request body exceeds the limit of \(limit) bytes")
         }
         if body.readableBytes > 0 {
             let mediaType = request.headers[.contentType]?.split(separator: ";").first?
                 .trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+            // The one HTML form (device-login confirmation) posts form-encoded; everything else is JSON.
+            if mediaType == "application/x-www-form-urlencoded", request.uri.path == "/v1/identity/device/verify" {
+                return try await next(request, context)
+            }
             guard mediaType == "application/json" else {
                 throw DataverketError(
                     .unsupportedMediaType,

@@ -34,6 +34,10 @@ public struct ServerConfiguration: Sendable {
     public var issuerOverride: String?
     /// `DV_MASTER_KEY`: base64 of the 32-byte key sealing secrets at rest (default: `<data dir>/master.key`).
     public var masterKey: String?
+    /// `DV_OIDC_*`: the single sign-on provider `dvid login` (device flow) is verified by; none by default.
+    public var upstreamIdentity: UpstreamIdentityProvider?
+    /// Seconds a device-login client waits between polls.
+    public var devicePollInterval: Duration = .seconds(5)
 
     public var issuer: String { issuerOverride ?? "http://\(host):\(port)" }
     /// Requests per actor and route class, and destructive requests in flight per tenant.
@@ -69,6 +73,7 @@ public enum DataverketServer {
         router.middlewares.add(ProblemMiddleware())
         router.middlewares.add(HeaderEncodingMiddleware())
         router.middlewares.add(BodyGuardMiddleware(maxBodyBytes: configuration.maxBodyBytes))
+        router.middlewares.add(PageSecurityMiddleware())
         try APIHandlers(sentral: sentral, identity: identity, metrics: metrics).registerHandlers(
             on: router, serverURL: URL(string: "/")!, configuration: openAPIConfiguration,
             middlewares: [AccessMiddleware(identity: identity, limiter: RateLimiter(policy: configuration.rateLimits), logger: logger)])
@@ -170,7 +175,11 @@ public enum DataverketServer {
             do {
                 var sentral = ControlPlane(database: database, bus: bus)
                 sentral.demoLedger = DemoLedger(directory: configuration.demoLedgerDirectory)
-                let identity = Identitet(database: database, issuer: configuration.issuer, masterKey: masterKey)
+                let identity = Identitet(database: database, issuer: configuration.issuer, masterKey: masterKey,
+                                         upstream: configuration.upstreamIdentity, devicePollInterval: configuration.devicePollInterval)
+                if let upstream = configuration.upstreamIdentity {
+                    logger.info("single sign-on", metadata: ["issuer": "\(upstream.issuer)", "client": "\(upstream.clientID)"])
+                }
                 let applied = try await sentral.migrate() + identity.migrate()
                 if !applied.isEmpty { logger.info("migrations applied", metadata: ["count": "\(applied.count)"]) }
                 try await identity.prepare()

@@ -114,7 +114,7 @@ public struct Session: Sendable {
         try await sql.raw(query).run()
     }
 
-    /// Runs an UPDATE/DELETE and returns how many rows it touched (portable: uses RETURNING).
+    /// Runs an UPDATE/DELETE and returns how many rows it touched — the statement needs a `RETURNING` clause.
     public func affected(_ query: SQLQueryString) async throws -> Int {
         try await sql.raw(query).all().count
     }

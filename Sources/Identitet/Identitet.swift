@@ -3,6 +3,7 @@ import DataverketStore
 import Foundation
 import JWTKit
 import SQLKit
+import AsyncHTTPClient
 
 /// Who a request acts as, once its credential is verified.
 public struct Principal: Sendable, Hashable {
@@ -10,11 +11,15 @@ public struct Principal: Sendable, Hashable {
     public var subject: String
     /// The refresh-token family (session) the access token belongs to.
     public var session: String
+    /// The groups the upstream identity provider put the user in at login (bindings of `group:<name>` are
+    /// among `bindings`).
+    public var groups: [String]
     public var bindings: [RoleBinding]
 
-    public init(subject: String, session: String, bindings: [RoleBinding]) {
+    public init(subject: String, session: String, groups: [String] = [], bindings: [RoleBinding]) {
         self.subject = subject
         self.session = session
+        self.groups = groups
         self.bindings = bindings
     }
 
@@ -81,6 +86,8 @@ struct AccessClaims: JWTPayload {
     var jti: IDClaim
     /// The session (refresh-token family): revoking it revokes its access tokens too.
     var sid: String
+    /// Upstream groups from the login (single sign-on only); their role bindings apply to the subject.
+    var groups: [String]? = nil
 
     func verify(using algorithm: some JWTAlgorithm) async throws {
         try exp.verifyNotExpired()
@@ -98,6 +105,10 @@ public actor Identitet {
     public nonisolated let refreshTokenLifetime: Duration
     let database: Database
     let masterKey: MasterKey
+    /// The single sign-on provider device logins are verified by; `nil` when none is configured.
+    nonisolated let upstream: UpstreamOIDC?
+    public nonisolated let deviceCodeLifetime: Duration
+    public nonisolated let devicePollInterval: Duration
 
     private var keys = JWTKeyCollection()
     private var activeKID: String?
@@ -109,12 +120,17 @@ public actor Identitet {
     static let verificationCacheSize = 10_000
 
     public init(database: Database, issuer: String, masterKey: MasterKey,
-                accessTokenLifetime: Duration = .seconds(900), refreshTokenLifetime: Duration = .seconds(30 * 86_400)) {
+                accessTokenLifetime: Duration = .seconds(900), refreshTokenLifetime: Duration = .seconds(30 * 86_400),
+                upstream: UpstreamIdentityProvider? = nil, httpClient: HTTPClient = .shared,
+                deviceCodeLifetime: Duration = .seconds(600), devicePollInterval: Duration = .seconds(5)) {
         self.database = database
         self.masterKey = masterKey
         self.issuer = issuer
         self.accessTokenLifetime = accessTokenLifetime
         self.refreshTokenLifetime = refreshTokenLifetime
+        self.upstream = upstream.map { UpstreamOIDC(configuration: $0, http: httpClient) }
+        self.deviceCodeLifetime = deviceCodeLifetime
+        self.devicePollInterval = devicePollInterval
     }
 
     /// Applies Identitet's migrations (its own `identity` context).
@@ -190,11 +206,12 @@ public actor Identitet {
 
     // MARK: sessions
 
-    /// Starts a session for `subject`: an access token and the first refresh token of a new family.
-    public func issueSession(for subject: String) async throws -> SessionTokens {
+    /// Starts a session for `subject` (with the upstream `groups` of a single sign-on login): an access
+    /// token and the first refresh token of a new family.
+    public func issueSession(for subject: String, groups: [String] = []) async throws -> SessionTokens {
         let family = "ses_" + ULID.make()
-        let refresh = try await storeRefreshToken(subject: subject, family: family)
-        return try await tokens(subject: subject, family: family, refresh: refresh)
+        let refresh = try await storeRefreshToken(subject: subject, family: family, groups: groups)
+        return try await tokens(subject: subject, family: family, groups: groups, refresh: refresh)
     }
 
     /// Exchanges a refresh token for new tokens. The old one is used up; presenting it again revokes the
@@ -202,28 +219,29 @@ public actor Identitet {
     public func refresh(_ token: String) async throws -> SessionTokens {
         let digest = Secrets.digest(token)
         let now = StoreTime.now()
-        let outcome: (subject: String, family: String, reused: Bool) = try await database.transaction { session in
+        let outcome: (subject: String, family: String, groups: [String], reused: Bool) = try await database.transaction { session in
             let table = session.table("identity", "refresh_tokens")
             guard let row = try await session.first("""
-                SELECT id, family, subject, expires_at, used_at, revoked_at FROM \(table) WHERE token_hash = \(bind: digest)
+                SELECT id, family, subject, groups, expires_at, used_at, revoked_at FROM \(table) WHERE token_hash = \(bind: digest)
                 """) else { throw Self.unauthenticated("unknown refresh token") }
             let family = try row.decode(column: "family", as: String.self)
             let subject = try row.decode(column: "subject", as: String.self)
+            let groups = try Self.decodeList(try row.decode(column: "groups", as: String?.self))
             if try row.decode(column: "revoked_at", as: Int64?.self) != nil { throw Self.unauthenticated("the session was revoked") }
             if try row.decode(column: "expires_at", as: Int64.self) <= now { throw Self.unauthenticated("the refresh token expired") }
             if try row.decode(column: "used_at", as: Int64?.self) != nil {
                 try await session.run("UPDATE \(table) SET revoked_at = \(bind: now) WHERE family = \(bind: family) AND revoked_at IS NULL")
-                return (subject, family, true)
+                return (subject, family, groups, true)
             }
             try await session.run("UPDATE \(table) SET used_at = \(bind: now) WHERE id = \(bind: try row.decode(column: "id", as: String.self))")
-            return (subject, family, false)
+            return (subject, family, groups, false)
         }
         if outcome.reused {
             forgetVerified()
             throw Self.unauthenticated("refresh token reused: the session is revoked; log in again")
         }
-        let refresh = try await storeRefreshToken(subject: outcome.subject, family: outcome.family)
-        return try await tokens(subject: outcome.subject, family: outcome.family, refresh: refresh)
+        let refresh = try await storeRefreshToken(subject: outcome.subject, family: outcome.family, groups: outcome.groups)
+        return try await tokens(subject: outcome.subject, family: outcome.family, groups: outcome.groups, refresh: refresh)
     }
 
     /// Revokes the session a refresh token belongs to (logout). Unknown tokens are ignored (RFC 7009).
@@ -256,13 +274,16 @@ public actor Identitet {
         guard claims.aud.value.contains(audience) else { throw Self.unauthenticated("the token is not for \(audience)") }
         let family = claims.sid
         let subject = claims.sub.value
+        let groups = claims.groups ?? []
         return try await database.read { session in
             let revoked = try await session.first("""
                 SELECT 1 AS revoked FROM \(session.table("identity", "refresh_tokens"))
                 WHERE family = \(bind: family) AND revoked_at IS NOT NULL LIMIT 1
                 """)
             if revoked != nil { throw Self.unauthenticated("the session was revoked") }
-            return Principal(subject: subject, session: family, bindings: try await Self.bindings(session, subject: subject))
+            var bindings = try await Self.bindings(session, subject: subject)
+            for group in groups { bindings += try await Self.bindings(session, subject: "group:" + group) }
+            return Principal(subject: subject, session: family, groups: groups, bindings: bindings)
         }
     }
 
@@ -290,15 +311,16 @@ public actor Identitet {
         DataverketError(.unauthenticated, message, cause: cause)
     }
 
-    private func storeRefreshToken(subject: String, family: String) async throws -> String {
+    private func storeRefreshToken(subject: String, family: String, groups: [String]) async throws -> String {
         let token = Secrets.make(prefix: "dvr_")
         let now = StoreTime.now()
         let expires = now + Int64(refreshTokenLifetime.components.seconds) * 1_000_000
         try await database.transaction { session in
             try await session.run("""
-                INSERT INTO \(session.table("identity", "refresh_tokens")) (id, family, token_hash, subject, created_at, expires_at, used_at, revoked_at)
-                VALUES (\(bind: "rt_" + ULID.make()), \(bind: family), \(bind: Secrets.digest(token)), \(bind: subject), \(bind: now),
-                    \(bind: expires), NULL, NULL)
+                INSERT INTO \(session.table("identity", "refresh_tokens"))
+                    (id, family, token_hash, subject, groups, created_at, expires_at, used_at, revoked_at)
+                VALUES (\(bind: "rt_" + ULID.make()), \(bind: family), \(bind: Secrets.digest(token)), \(bind: subject),
+                    \(bind: groups.isEmpty ? nil : try Self.encode(groups)), \(bind: now), \(bind: expires), NULL, NULL)
                 """)
         }
         return token
@@ -311,7 +333,7 @@ public actor Identitet {
         return try await keys.sign(claims, kid: JWKIdentifier(string: kid))
     }
 
-    private func tokens(subject: String, family: String, refresh: String) async throws -> SessionTokens {
+    private func tokens(subject: String, family: String, groups: [String], refresh: String) async throws -> SessionTokens {
         if activeKID == nil { try await prepare() }
         guard let kid = activeKID else { throw DataverketError(.internal, "no active signing key") }
         let now = Date()
@@ -319,7 +341,7 @@ public actor Identitet {
         let claims = AccessClaims(
             iss: .init(value: issuer), sub: .init(value: subject), aud: .init(value: [audience]),
             exp: .init(value: now.addingTimeInterval(TimeInterval(lifetime))), iat: .init(value: now),
-            jti: .init(value: ULID.make()), sid: family)
+            jti: .init(value: ULID.make()), sid: family, groups: groups.isEmpty ? nil : groups)
         let token = try await keys.sign(claims, kid: JWKIdentifier(string: kid))
         return SessionTokens(accessToken: token, refreshToken: refresh, expiresIn: lifetime, subject: subject)
     }

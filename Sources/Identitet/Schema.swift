@@ -46,5 +46,24 @@ public enum IdentitySchema {
                 "CREATE INDEX api_keys_account_idx ON ${identity.api_keys} (account)",
             ]
         ),
+        Migration(
+            context: "identity", version: 3, name: "device logins and single sign-on users",
+            statements: [
+                """
+                CREATE TABLE ${identity.device_authorizations} (
+                    device_code_hash TEXT PRIMARY KEY, user_code TEXT NOT NULL UNIQUE, status TEXT NOT NULL,
+                    state_hash TEXT UNIQUE, nonce TEXT, sealed_verifier TEXT, subject TEXT, groups TEXT, reason TEXT,
+                    poll_interval BIGINT NOT NULL, last_polled_at BIGINT, client_address TEXT,
+                    created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)
+                """,
+                "CREATE INDEX device_authorizations_expiry_idx ON ${identity.device_authorizations} (expires_at)",
+                """
+                CREATE TABLE ${identity.users} (
+                    subject TEXT PRIMARY KEY, issuer TEXT NOT NULL, upstream_subject TEXT NOT NULL, email TEXT, name TEXT,
+                    groups TEXT NOT NULL, first_login_at BIGINT NOT NULL, last_login_at BIGINT NOT NULL)
+                """,
+                "ALTER TABLE ${identity.refresh_tokens} ADD COLUMN groups TEXT",
+            ]
+        ),
     ]
 }

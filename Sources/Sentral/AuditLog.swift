@@ -5,6 +5,7 @@ import Foundation
 #endif
 import DataverketCore
 import DataverketStore
+import Inventar
 import SQLKit
 import DataverketBus
 import Logging
@@ -97,6 +98,8 @@ public struct ControlPlane: Sendable {
     public let tenancy: Tenancy
     public let audit: AuditLog
     public let health: HealthRegistry
+    /// Datacenters, racks, devices, cabling: declared, observed, approved (its own `inventory` context).
+    public let inventory: Inventory
     /// Where the built-in `saga-demo` task leaves its effects.
     public var demoLedger = DemoLedger()
 
@@ -106,10 +109,18 @@ public struct ControlPlane: Sendable {
         self.tenancy = Tenancy(database: database, tasks: tasks)
         self.audit = AuditLog(database: database)
         self.health = health
+        self.inventory = Inventory(database: database, logger: database.logger) { session, context, entry in
+            try await Audit.append(session, context: context, action: entry.action,
+                                   resource: ResourceRef(kind: entry.resourceKind, id: entry.resourceID, name: entry.resourceName),
+                                   tenantID: nil, projectID: nil, beforeVersion: entry.beforeVersion, afterVersion: entry.afterVersion)
+        }
     }
 
+    /// Sentral's contexts and the inventory's, in order.
+    public static let migrations = SentralSchema.migrations + InventorySchema.migrations
+
     public func migrate() async throws -> [String] {
-        try await Migrator(database: database, migrations: SentralSchema.migrations).migrate()
+        try await Migrator(database: database, migrations: Self.migrations).migrate()
     }
 
     /// The task kinds Sentral's own worker runs.

@@ -174,10 +174,14 @@ struct IdentityTests {
 
         // Expected grants per role, independent of the rule table.
         let reads: Set<String> = ["listServiceHealth", "listTenants", "getTenant", "listProjects", "getProject", "listEnvironments",
-                                  "getEnvironment", "listTasks", "getTask", "listAudit"]
-        let operate: Set<String> = ["createTask", "cancelTask"]
+                                  "getEnvironment", "listTasks", "getTask", "listAudit",
+                                  "exportInventory", "listInventoryDevices", "getInventoryDevice", "traceInventoryCable", "getRackElevation",
+                                  "getInventoryCapacity", "listInventoryDrift", "listInventoryApprovals", "getInventoryApproval"]
+        let operate: Set<String> = ["createTask", "cancelTask", "applyInventory", "createInventoryObservation", "approveInventoryChange",
+                                    "rejectInventoryChange"]
         let open: Set<String> = ["getHealth", "getReadiness", "getMetrics", "getOpenIDConfiguration", "getJWKS", "createToken",
-                                 "revokeToken", "whoAmI"]
+                                 "revokeToken", "whoAmI", "startDeviceAuthorization", "showDeviceVerification",
+                                 "beginDeviceVerification", "completeDeviceVerification"]
         let expected: [Role: Set<String>] = [
             .platformAdmin: Set(operations),
             .operator: reads.union(operate).union(open),

@@ -36,10 +36,15 @@ func withDatabase<T: Sendable>(_ backend: Backend, migrate: Bool = true, _ body:
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dvtest-\(ULID.make())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let database = try await StoreConfiguration(databaseURL: nil, dataDirectory: directory).open(logger: quietLogger)
-        if migrate { _ = try await ControlPlane(database: database).migrate() }
-        let result = try await body(database)
+        let result: Result<T, any Error>
+        do {
+            if migrate { _ = try await ControlPlane(database: database).migrate() }
+            result = .success(try await body(database))
+        } catch {
+            result = .failure(error)
+        }
         try await database.backend.close()
-        return result
+        return try result.get()
     case .postgres:
         return try await withPostgres(migrate: migrate) { database, _ in try await body(database) }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Identitet
 import Logging
 
 /// `dataverket`: the server binary.
@@ -33,6 +34,29 @@ struct StoreOptions: ParsableArguments {
         configuration.issuerOverride = value("DV_ISSUER")
         configuration.masterKey = value("DV_MASTER_KEY")
         return configuration
+    }
+
+    /// The single sign-on provider from `DV_OIDC_ISSUER`, `DV_OIDC_CLIENT_ID`, `DV_OIDC_CLIENT_SECRET` (or
+    /// `DV_OIDC_CLIENT_SECRET_FILE`), `DV_OIDC_SCOPES`, `DV_OIDC_USERNAME_CLAIM`, `DV_OIDC_GROUPS_CLAIM`.
+    func upstreamIdentity() throws -> UpstreamIdentityProvider? {
+        let environment = ProcessInfo.processInfo.environment
+        func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        guard let issuer = value("DV_OIDC_ISSUER") else { return nil }
+        guard let url = URL(string: issuer), url.scheme == "https" || url.scheme == "http", url.host != nil else {
+            throw ValidationError("DV_OIDC_ISSUER must be the provider's issuer URL, got '\(issuer)'")
+        }
+        guard let clientID = value("DV_OIDC_CLIENT_ID") else { throw ValidationError("DV_OIDC_ISSUER is set but DV_OIDC_CLIENT_ID is not") }
+        var secret = value("DV_OIDC_CLIENT_SECRET")
+        if let file = value("DV_OIDC_CLIENT_SECRET_FILE") {
+            guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read DV_OIDC_CLIENT_SECRET_FILE \(file)") }
+            secret = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        var provider = UpstreamIdentityProvider(issuer: issuer, clientID: clientID, clientSecret: secret)
+        if let scopes = value("DV_OIDC_SCOPES") { provider.scopes = scopes.split(separator: " ").map(String.init) }
+        guard provider.scopes.contains("openid") else { throw ValidationError("DV_OIDC_SCOPES must include openid") }
+        if let claim = value("DV_OIDC_USERNAME_CLAIM") { provider.usernameClaim = claim }
+        if let claim = value("DV_OIDC_GROUPS_CLAIM") { provider.groupsClaim = claim }
+        return provider
     }
 
     func logger() throws -> Logger {

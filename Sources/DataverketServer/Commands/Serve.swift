@@ -22,6 +22,7 @@ struct Serve: AsyncParsableCommand {
         let host = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         var configuration = store.serverConfiguration(host: host, port: port)
         configuration.runsWorker = !noWorker
+        configuration.upstreamIdentity = try store.upstreamIdentity()
         if noWorker, configuration.natsURL == nil {
             throw ValidationError("--no-worker needs DV_NATS_URL: with the in-process bus no other process could run the tasks")
         }
