@@ -26,7 +26,7 @@ struct APIBench: AsyncParsableCommand {
         print("# dv-bench api — \(requests) requests per operation, concurrency \(concurrency)")
         print("backend    operation        req/s     p50 ms    p99 ms    vs raw SQL")
         for backend in backends.split(separator: ",").map(String.init) {
-            let (database, cleanup) = try await open(backend, logger: logger)
+            let (database, cleanup) = try await BenchDatabase.open(backend, postgresURL: postgresURL, logger: logger)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await database.backend.run() }
                 defer { group.cancelAll() }
@@ -38,9 +38,7 @@ struct APIBench: AsyncParsableCommand {
                         let ratio = m.name.hasPrefix("raw") ? "1.00" : String(format: "%.2f×", raw.perSecond / api.perSecond)
                         let cells = [backend, m.name, String(format: "%.0f", m.perSecond), milliseconds(m.percentile(0.5)),
                                      milliseconds(m.percentile(0.99)), ratio]
-                        print(zip(cells, [10, 16, 9, 9, 9, 0]).map { cell, width in
-                            width == 0 ? cell : cell.padding(toLength: width, withPad: " ", startingAt: 0)
-                        }.joined(separator: " "))
+                        print(tableRow(cells, [10, 16, 9, 9, 9, 0]))
                     }
                 }
             }
@@ -83,8 +81,11 @@ struct APIBench: AsyncParsableCommand {
             return [(create, rawInsert), (get, rawSelect)]
         }
     }
+}
 
-    func open(_ backend: String, logger: Logger) async throws -> (Database, @Sendable () async throws -> Void) {
+/// A fresh benchmark database: a new SQLite file, or a new PostgreSQL database (dropped by the cleanup).
+enum BenchDatabase {
+    static func open(_ backend: String, postgresURL: String, logger: Logger) async throws -> (Database, @Sendable () async throws -> Void) {
         switch backend {
         case "sqlite":
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dvbench-\(ULID.make())").path
@@ -92,17 +93,16 @@ struct APIBench: AsyncParsableCommand {
             return (database, { try? FileManager.default.removeItem(atPath: directory) })
         case "postgres":
             let name = "dvbench_\(ULID.make().lowercased())"
-            try await admin("CREATE DATABASE \(name)", logger: logger)
+            try await admin("CREATE DATABASE \(name)", postgresURL: postgresURL, logger: logger)
             let url = postgresURL.replacingOccurrences(of: "/postgres", with: "/\(name)")
             let database = try await StoreConfiguration(databaseURL: url, dataDirectory: "").open(logger: logger)
-            let admin = self.admin
-            return (database, { try await admin("DROP DATABASE \(name) WITH (FORCE)", logger) })
+            return (database, { try await admin("DROP DATABASE \(name) WITH (FORCE)", postgresURL: postgresURL, logger: logger) })
         default:
             throw ValidationError("unknown backend '\(backend)' (sqlite, postgres)")
         }
     }
 
-    func admin(_ statement: String, logger: Logger) async throws {
+    static func admin(_ statement: String, postgresURL: String, logger: Logger) async throws {
         let client = PostgresClient(configuration: try PostgresBackend.configuration(url: postgresURL), backgroundLogger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }

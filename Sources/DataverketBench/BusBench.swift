@@ -414,13 +414,7 @@ struct BusBenchRun: Sendable {
     // MARK: helpers
 
     private func admin(_ statement: String) async throws {
-        let client = PostgresClient(configuration: try PostgresBackend.configuration(url: postgresURL), backgroundLogger: logger)
-        let logger = self.logger
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            try await client.withConnection { _ = try await $0.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
-        }
+        try await BenchDatabase.admin(statement, postgresURL: postgresURL, logger: logger)
     }
 
     private func row(_ cells: [String], _ widths: [Int]) -> String {

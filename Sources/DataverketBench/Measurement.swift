@@ -45,3 +45,10 @@ func seconds(_ duration: Duration) -> Double {
 func milliseconds(_ duration: Duration) -> String {
     String(format: "%.2f", seconds(duration) * 1000)
 }
+
+/// Cells padded to column widths (0: the last, unpadded) and joined by a space.
+func tableRow(_ cells: [String], _ widths: [Int]) -> String {
+    zip(cells, widths).map { cell, width in
+        width == 0 ? cell : cell.padding(toLength: width, withPad: " ", startingAt: 0)
+    }.joined(separator: " ")
+}

@@ -195,7 +195,9 @@ struct CLITests {
 
                 let again = await dvid("login", "--bootstrap-token-file", scratch + "/bootstrap-token")
                 #expect(again.code == 1 && again.err.contains("not a valid bootstrap credential"))
-                #expect(await dvid("login").code == 64)
+                let sso = await dvid("login")
+                #expect(sso.code == 1 && sso.err.contains("single sign-on is not configured"), "without SSO, the device flow says so")
+                #expect(await dvid("login", "--bogus").code == 64)
                 #expect(await dvid("login", "--bootstrap-token-file", scratch + "/missing").code == 1)
                 let logout = await dvid("logout")
                 #expect(logout.code == 0 && logout.out.contains("logged out"))
