@@ -118,6 +118,20 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Maskin: the bare-metal lifecycle (state machine), BMC drivers (Redfish, IPMI), boot service, Talos config.
+        .target(
+            name: "Maskin",
+            dependencies: [
+                "DataverketCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
         // The OpenAPI contract and the code generated from it (types, server stubs, client).
         // Generated code lives alone here so "no warnings" applies to the project's own code.
         .target(
@@ -203,6 +217,14 @@ let package = Package(
             dependencies: [
                 "Inventar", "DataverketCore", "DataverketStore",
                 .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "MaskinTests",
+            dependencies: [
+                "Maskin", "DataverketCore",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
