@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "dataverket", targets: ["dataverket"]),
         .executable(name: "dv", targets: ["dv"]),
         .executable(name: "dvid", targets: ["dvid"]),
+        .executable(name: "dvce", targets: ["dvce"]),
         .executable(name: "dv-bench", targets: ["dv-bench"]),
         .library(name: "DataverketClient", targets: ["DataverketClient"]),
     ],
@@ -39,6 +40,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.0"),
     ],
     targets: [
         // Domain core: identifiers, names, errors, the event envelope. No I/O.
@@ -122,7 +125,14 @@ let package = Package(
         .target(
             name: "Maskin",
             dependencies: [
-                "DataverketCore",
+                "DataverketCore", "DataverketStore", "DataverketBus", "Sentral", "Inventar",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -143,7 +153,7 @@ let package = Package(
         .target(
             name: "DataverketServer",
             dependencies: [
-                "DataverketCore", "DataverketStore", "Sentral", "DataverketAPI", "DataverketBus", "Identitet", "Inventar",
+                "DataverketCore", "DataverketStore", "Sentral", "DataverketAPI", "DataverketBus", "Identitet", "Inventar", "Maskin",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
@@ -197,6 +207,7 @@ let package = Package(
         .executableTarget(name: "dataverket", dependencies: ["DataverketServer"], swiftSettings: strict),
         .executableTarget(name: "dv", dependencies: ["DVCommands"], swiftSettings: strict),
         .executableTarget(name: "dvid", dependencies: ["DVCommands"], swiftSettings: strict),
+        .executableTarget(name: "dvce", dependencies: ["DVCommands"], swiftSettings: strict),
         .executableTarget(name: "dv-bench", dependencies: ["DataverketBench"], swiftSettings: strict),
 
         .testTarget(
@@ -224,8 +235,9 @@ let package = Package(
         .testTarget(
             name: "MaskinTests",
             dependencies: [
-                "Maskin", "DataverketCore",
+                "Maskin", "DataverketCore", "DataverketStore", "Sentral", "DataverketBus",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: strict
         ),
@@ -244,6 +256,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
+                "Maskin", .product(name: "Crypto", package: "swift-crypto"), .product(name: "X509", package: "swift-certificates"),
                 "DataverketCore", "DataverketStore", "Sentral", "DataverketServer", "DataverketClient",
                 "DataverketAPI", "DVCommands", "DataverketBus", "Identitet", "NATS",
                 .product(name: "JWTKit", package: "jwt-kit"),

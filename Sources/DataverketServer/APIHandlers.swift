@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Identitet
+import Maskin
 import DataverketAPI
 import DataverketCore
 import OpenAPIRuntime
@@ -16,6 +17,8 @@ struct APIHandlers: APIProtocol {
     let sentral: ControlPlane
     let identity: Identitet
     let metrics: ServerMetrics
+    /// Bare metal; nil where Maskin does not run (its operations answer 503).
+    var maskin: MaskinPlane?
 
     var scope: RequestScope {
         RequestScope.current ?? RequestScope(correlationID: ULID.make(), sourceAddress: nil, actor: OperationContext.anonymousActor,

@@ -64,6 +64,8 @@ enum AccessPolicy {
         "getInventoryApproval": .read,
         "applyInventory": .operate, "createInventoryObservation": .operate, "approveInventoryChange": .operate,
         "rejectInventoryChange": .operate,
+        "listMachines": .read, "getMachine": .read, "listDiscoveredMachines": .read,
+        "enrollMachine": .operate, "actOnMachine": .operate, "powerMachine": .operate,
         "listRoleBindings": .administer, "createRoleBinding": .administer, "deleteRoleBinding": .administer,
         "listServiceAccounts": .administer, "createServiceAccount": .administer, "createAPIKey": .administer,
         "revokeAPIKey": .administer,

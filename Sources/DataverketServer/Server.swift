@@ -4,6 +4,7 @@ import DataverketBus
 import DataverketCore
 import DataverketStore
 import Identitet
+import Maskin
 import Hummingbird
 import Logging
 import OpenAPIHummingbird
@@ -38,6 +39,18 @@ public struct ServerConfiguration: Sendable {
     public var upstreamIdentity: UpstreamIdentityProvider?
     /// Seconds a device-login client waits between polls.
     public var devicePollInterval: Duration = .seconds(5)
+    /// `DV_BOOT_LISTEN`: where Maskin's boot service listens (HOST:PORT); none when unset.
+    public var bootListener: BootListener?
+    /// `DV_BOOT_URL`: the URL machines reach the boot service at (default: http://<DV_BOOT_LISTEN>).
+    public var bootURL: String?
+    /// `DV_BOOT_ASSETS`: the image cache directory (installer kernel, initramfs, SHA256SUMS).
+    public var bootAssets: String?
+    /// `DV_MASKIN_DHCP_LEASES`: the provisioning network's dnsmasq lease file (DHCP leases in boot events).
+    public var dhcpLeases: String?
+    /// Step waits and sweep intervals of Maskin.
+    public var maskinSettings = MaskinSettings()
+    /// Deadlines and the quarantine rule of the machine lifecycle.
+    public var machineLifecycle = MachineLifecycle()
 
     public var issuer: String { issuerOverride ?? "http://\(host):\(port)" }
     /// Requests per actor and route class, and destructive requests in flight per tenant.
@@ -65,8 +78,8 @@ public enum DataverketServer {
 
     /// The router: middleware (correlation + request log, metrics, problem+json, body guard) and every
     /// generated API operation.
-    public static func makeRouter(sentral: ControlPlane, identity: Identitet, metrics: ServerMetrics, configuration: ServerConfiguration,
-                                  logger: Logger) throws -> Router<DataverketRequestContext> {
+    public static func makeRouter(sentral: ControlPlane, identity: Identitet, maskin: MaskinPlane? = nil, metrics: ServerMetrics,
+                                  configuration: ServerConfiguration, logger: Logger) throws -> Router<DataverketRequestContext> {
         let router = Router(context: DataverketRequestContext.self)
         router.middlewares.add(RequestScopeMiddleware())
         router.middlewares.add(HTTPMetricsMiddleware(metrics: metrics))
@@ -74,7 +87,7 @@ public enum DataverketServer {
         router.middlewares.add(HeaderEncodingMiddleware())
         router.middlewares.add(BodyGuardMiddleware(maxBodyBytes: configuration.maxBodyBytes))
         router.middlewares.add(PageSecurityMiddleware())
-        try APIHandlers(sentral: sentral, identity: identity, metrics: metrics).registerHandlers(
+        try APIHandlers(sentral: sentral, identity: identity, metrics: metrics, maskin: maskin).registerHandlers(
             on: router, serverURL: URL(string: "/")!, configuration: openAPIConfiguration,
             middlewares: [AccessMiddleware(identity: identity, limiter: RateLimiter(policy: configuration.rateLimits), logger: logger)])
         return router
@@ -84,11 +97,13 @@ public enum DataverketServer {
     /// (outbox relay, projector, blocked-task resumer, Sentral's worker unless `worker` is false), the
     /// health listener and Sentral's heartbeat, housekeeping.
     public static func makeApplication(
-        sentral: ControlPlane, identity: Identitet, configuration: ServerConfiguration, logger: Logger, bus: any Bus, worker: Bool = true,
-        onListening: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in }
+        sentral: ControlPlane, identity: Identitet, maskin: MaskinPlane? = nil, configuration: ServerConfiguration, logger: Logger,
+        bus: any Bus, worker: Bool = true, onListening: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in },
+        onBootListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         let metrics = ServerMetrics()
-        let router = try makeRouter(sentral: sentral, identity: identity, metrics: metrics, configuration: configuration, logger: logger)
+        let router = try makeRouter(sentral: sentral, identity: identity, maskin: maskin, metrics: metrics, configuration: configuration,
+                                    logger: logger)
         let host = configuration.host
         var app = Application(
             router: router,
@@ -103,6 +118,12 @@ public enum DataverketServer {
         for service in sentral.engineServices(bus: bus, logger: logger, worker: worker && configuration.runsWorker,
                                               ackWait: configuration.workerAckWait, concurrency: configuration.workerConcurrency) {
             app.addServices(service)
+        }
+        if let maskin {
+            for service in try maskin.services(sentral: sentral, bus: bus, logger: logger, worker: worker && configuration.runsWorker,
+                                               listener: configuration.bootListener, onBootListening: onBootListening) {
+                app.addServices(service)
+            }
         }
         let instance = "sentral-\(ULID.make())"
         app.addServices(
@@ -122,15 +143,15 @@ public enum DataverketServer {
     /// Without `identity`, an Identitet with a throwaway master key is made (and migrated) over the same
     /// store; callers that need tokens pass their own and issue sessions from it.
     public static func withRunning<T: Sendable>(
-        sentral: ControlPlane, identity: Identitet? = nil, configuration: ServerConfiguration, logger: Logger, bus: any Bus,
-        worker: Bool = true, _ body: @escaping @Sendable (_ port: Int) async throws -> T
+        sentral: ControlPlane, identity: Identitet? = nil, maskin: MaskinPlane? = nil, configuration: ServerConfiguration, logger: Logger,
+        bus: any Bus, worker: Bool = true, _ body: @escaping @Sendable (_ port: Int) async throws -> T
     ) async throws -> T {
         var chosen = identity
         if chosen == nil { chosen = try await makeThrowawayIdentity(sentral, configuration) }
         guard let identity = chosen else { throw DataverketError(.internal, "no identity") }
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = try makeApplication(
-            sentral: sentral, identity: identity, configuration: configuration, logger: logger, bus: bus, worker: worker,
+            sentral: sentral, identity: identity, maskin: maskin, configuration: configuration, logger: logger, bus: bus, worker: worker,
             onListening: { _, port in portContinuation.yield(port) })
         let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         return try await withThrowingTaskGroup(of: T?.self) { tasks in
@@ -181,12 +202,21 @@ public enum DataverketServer {
                     logger.info("single sign-on", metadata: ["issuer": "\(upstream.issuer)", "client": "\(upstream.clientID)"])
                 }
                 let applied = try await sentral.migrate() + identity.migrate()
+                    + Migrator(database: database, migrations: MaskinPlane.migrations).migrate()
                 if !applied.isEmpty { logger.info("migrations applied", metadata: ["count": "\(applied.count)"]) }
                 try await identity.prepare()
                 try await announceBootstrap(identity, configuration: configuration, logger: logger)
                 try await bus.provision()
-                try await makeApplication(sentral: sentral, identity: identity, configuration: configuration, logger: logger, bus: bus)
-                    .runService()
+                let maskin = try maskinPlane(sentral: sentral, masterKey: masterKey, configuration: configuration, logger: logger)
+                do {
+                    try await makeApplication(sentral: sentral, identity: identity, maskin: maskin, configuration: configuration,
+                                              logger: logger, bus: bus)
+                        .runService()
+                } catch {
+                    try? await maskin.connector.httpClient.shutdown()
+                    throw error
+                }
+                try await maskin.connector.httpClient.shutdown()
             } catch {
                 await bus.close()
                 throw error
@@ -194,6 +224,18 @@ public enum DataverketServer {
             await bus.close()
         }
         logger.info("stopped")
+    }
+
+    /// Maskin over `sentral`: cluster secrets sealed under a key derived from the master key, BMC calls through one
+    /// HTTP client (the caller shuts it down), the boot service as configured.
+    public static func maskinPlane(sentral: ControlPlane, masterKey: MasterKey, configuration: ServerConfiguration,
+                                   logger: Logger) throws -> MaskinPlane {
+        let publicURL = configuration.bootURL ?? configuration.bootListener.map { "http://\($0.host):\($0.port)" } ?? "http://127.0.0.1:8180"
+        return MaskinPlane(
+            sentral: sentral, sealingKey: masterKey.derivedKey(purpose: "maskin-cluster-secrets"),
+            boot: BootConfiguration(publicURL: publicURL, assetsDirectory: configuration.bootAssets),
+            connector: BMCConnector(httpClient: RedfishDriver.makeHTTPClient(), logger: logger), settings: configuration.maskinSettings,
+            lifecycle: configuration.machineLifecycle, dhcpLeases: configuration.dhcpLeases, logger: logger)
     }
 
     /// Opens the store, runs `body` while its backend runs, and closes the store however `body` ends.
@@ -249,16 +291,19 @@ public enum DataverketServer {
         guard configuration.natsURL != nil else {
             throw DataverketError(.invalidArgument, "a separate worker needs the bus of its server: set DV_NATS_URL")
         }
+        let masterKey = try MasterKey.load(environment: configuration.masterKey, directory: configuration.dataDirectory)
         try await withStore(configuration, logger: logger) { database in
             let bus = try await BusConfiguration.open(natsURL: configuration.natsURL, logger: logger)
             do {
                 var sentral = ControlPlane(database: database, bus: bus)
                 sentral.demoLedger = DemoLedger(directory: configuration.demoLedgerDirectory)
-                _ = try await sentral.migrate()
+                _ = try await sentral.migrate() + Migrator(database: database, migrations: MaskinPlane.migrations).migrate()
                 try await bus.provision()
+                let maskin = try maskinPlane(sentral: sentral, masterKey: masterKey, configuration: configuration, logger: logger)
                 let instance = "sentral-worker-\(ULID.make())"
                 let services: [any Service] = [
                     sentral.worker(bus: bus, logger: logger, ackWait: configuration.workerAckWait, concurrency: configuration.workerConcurrency),
+                    maskin.worker(sentral: sentral, bus: bus, logger: logger, ackWait: configuration.workerAckWait),
                     HealthListener(registry: sentral.health, bus: bus, logger: logger),
                     HeartbeatPublisher(bus: bus, logger: logger) {
                         Heartbeat(service: "sentral", instance: instance, version: APIContract.version, datacenter: configuration.datacenter)
@@ -267,7 +312,13 @@ public enum DataverketServer {
                 let serviceGroup = ServiceGroup(configuration: .init(
                     services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
                 logger.info("worker started", metadata: ["instance": "\(instance)"])
-                try await serviceGroup.run()
+                do {
+                    try await serviceGroup.run()
+                } catch {
+                    try? await maskin.connector.httpClient.shutdown()
+                    throw error
+                }
+                try await maskin.connector.httpClient.shutdown()
             } catch {
                 await bus.close()
                 throw error
@@ -282,6 +333,7 @@ public enum DataverketServer {
         try await withStore(configuration, logger: logger) { database in
             try await ControlPlane(database: database).migrate()
                 + Identitet(database: database, issuer: configuration.issuer, masterKey: .random()).migrate()
+                + Migrator(database: database, migrations: MaskinPlane.migrations).migrate()
         }
     }
 }

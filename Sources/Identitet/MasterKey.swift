@@ -40,6 +40,12 @@ public struct MasterKey: Sendable {
         return key
     }
 
+    /// A key for another context's secrets at rest, derived from this one (HKDF-SHA256, `dataverket/<purpose>`):
+    /// one master key to keep, no key reused across purposes.
+    public func derivedKey(purpose: String) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: key, info: Data("dataverket/\(purpose)".utf8), outputByteCount: 32)
+    }
+
     /// Seals `plaintext`; the result (nonce + ciphertext + tag) is base64.
     func seal(_ plaintext: Data) throws -> String {
         guard let combined = try AES.GCM.seal(plaintext, using: key).combined else {

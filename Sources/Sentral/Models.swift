@@ -89,6 +89,11 @@ public typealias ExpectedVersion = Int64?
 public struct Page<Item: Sendable>: Sendable {
     public var items: [Item]
     public var nextCursor: String?
+
+    public init(items: [Item], nextCursor: String?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
 }
 
 /// A reference from a task or an audit record to the resource it concerns.

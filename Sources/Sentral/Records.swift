@@ -137,7 +137,7 @@ public enum Paging {
         return id
     }
 
-    static func page<Item>(_ items: [Item], limit: Int, id: (Item) -> String) -> Page<Item> {
+    public static func page<Item>(_ items: [Item], limit: Int, id: (Item) -> String) -> Page<Item> {
         if items.count > limit {
             let shown = Array(items.prefix(limit))
             return Page(items: shown, nextCursor: encode(id(shown[shown.count - 1])))

@@ -243,6 +243,11 @@ public struct TaskWorker: Service {
                         deadLetter: Bool = false) async throws {
         var reason = reason
         if let compensation = kind.compensation {
+            // The compensation sees why the task is given up (sagas log it; kinds report it to their resource).
+            var failing = execution.task
+            failing.reason = reason
+            let execution = TaskExecution(task: failing, attempt: execution.attempt, context: execution.context,
+                                          logger: execution.logger, database: execution.database, report: execution.report)
             let attempt = Task { try await Self.withTimeout(kind.timeout) { try await compensation(execution) } }
             switch await attempt.result {
             case .success(let summary?):

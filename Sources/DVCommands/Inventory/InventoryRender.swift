@@ -19,7 +19,7 @@ enum InventoryValue {
     }
 
     /// Prints free-form objects: JSON or YAML as they are, or a table of the given columns (dotted paths).
-    static func print(_ objects: [Components.Schemas.InventoryObject], columns: [(header: String, path: String)], format: OutputFormat) throws {
+    static func print<Object: Encodable>(_ objects: [Object], columns: [(header: String, path: String)], format: OutputFormat) throws {
         switch format {
         case .json: Terminal.write(try Render.json(objects))
         case .yaml: Terminal.write(try Render.yaml(objects))

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Identitet
+import Maskin
 import Logging
 
 /// `dataverket`: the server binary.
@@ -33,6 +34,14 @@ struct StoreOptions: ParsableArguments {
         configuration.demoLedgerDirectory = value("DV_DEMO_LEDGER_DIR")
         configuration.issuerOverride = value("DV_ISSUER")
         configuration.masterKey = value("DV_MASTER_KEY")
+        if let listen = value("DV_BOOT_LISTEN"), let colon = listen.lastIndex(of: ":"),
+           let port = Int(listen[listen.index(after: colon)...]) {
+            configuration.bootListener = BootListener(host: String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")),
+                                                      port: port)
+        }
+        configuration.bootURL = value("DV_BOOT_URL")
+        configuration.bootAssets = value("DV_BOOT_ASSETS")
+        configuration.dhcpLeases = value("DV_MASKIN_DHCP_LEASES")
         return configuration
     }
 
