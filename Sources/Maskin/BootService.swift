@@ -19,7 +19,7 @@ public struct BootConfiguration: Sendable {
     public var tokenLifetime: Duration
 
     public init(publicURL: String, assetsDirectory: String? = nil, kernel: String = "vmlinuz", initramfs: String = "initramfs",
-                kernelArguments: String = "talos.platform=metal console=ttyS0 console=tty0",
+                kernelArguments: String = "talos.platform=metal console=tty0 console=ttyS0",
                 tokenLifetime: Duration = .seconds(3600)) {
         self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
         self.assetsDirectory = assetsDirectory

@@ -63,7 +63,11 @@ struct MetalServer: Sendable {
 
     /// Runs `dvce ARGS` against the server.
     func dvce(_ arguments: String...) async -> (code: Int32, out: String, err: String) {
-        await run(DVCECommand.self, Array(arguments) + ["--server", server.baseURL, "--token", server.token])
+        await dvce(arguments)
+    }
+
+    func dvce(_ arguments: [String]) async -> (code: Int32, out: String, err: String) {
+        await run(DVCECommand.self, arguments + ["--server", server.baseURL, "--token", server.token])
     }
 
     /// Polls the machine until `done` holds (bounded); returns the last record read.
@@ -93,7 +97,7 @@ struct MetalServer: Sendable {
 }
 
 /// Runs `body` against a server with Maskin on `backend`.
-func withMetalServer(_ backend: Backend, bootHost: String = "127.0.0.1", settings: MaskinSettings = MaskinSettings(),
+func withMetalServer(_ backend: Backend, bootHost: String = "127.0.0.1", bootPort: Int? = nil, settings: MaskinSettings = MaskinSettings(),
                      lifecycle: MachineLifecycle = MachineLifecycle(), assets: String? = nil, dhcpLeases: String? = nil,
                      tokenLifetime: Duration = .seconds(3600),
                      redfish: RedfishDriver.Options = RedfishDriver.Options(requestTimeout: .seconds(3), attempts: 2),
@@ -101,7 +105,7 @@ func withMetalServer(_ backend: Backend, bootHost: String = "127.0.0.1", setting
                      _ body: @Sendable @escaping (MetalServer) async throws -> Void) async throws {
     let bus = InProcessBus(logger: quietLogger)
     try await bus.provision()
-    let port = try freePort()
+    let port = try bootPort ?? freePort()
     let bootURL = "http://\(bootHost):\(port)"
     let http = RedfishDriver.makeHTTPClient()
     do {

@@ -9,7 +9,7 @@ public struct DataverketCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "dataverket",
         abstract: "Dataverket — sovereign datacenter automation: the control-plane server.",
-        subcommands: [Serve.self, Worker.self, Migrate.self, Keys.self, NATSConfig.self],
+        subcommands: [Serve.self, Worker.self, Migrate.self, Keys.self, NATSConfig.self, MaskinCommand.self],
         defaultSubcommand: Serve.self)
 
     public init() {}
