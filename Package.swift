@@ -256,7 +256,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Maskin", .product(name: "Crypto", package: "swift-crypto"), .product(name: "X509", package: "swift-certificates"),
+                "Maskin", "Inventar", .product(name: "Crypto", package: "swift-crypto"), .product(name: "X509", package: "swift-certificates"),
                 "DataverketCore", "DataverketStore", "Sentral", "DataverketServer", "DataverketClient",
                 "DataverketAPI", "DVCommands", "DataverketBus", "Identitet", "NATS",
                 .product(name: "JWTKit", package: "jwt-kit"),

@@ -37,12 +37,16 @@ public struct BootService: Sendable {
     public let machines: Machines
     public let configuration: BootConfiguration
     public let configs: MachineConfigs
+    /// Unknown machines are reported to the inventory as observations.
+    public let inventory: InventoryBridge?
     let logger: Logger
 
-    public init(machines: Machines, configuration: BootConfiguration, configs: MachineConfigs, logger: Logger) {
+    public init(machines: Machines, configuration: BootConfiguration, configs: MachineConfigs, inventory: InventoryBridge? = nil,
+                logger: Logger) {
         self.machines = machines
         self.configuration = configuration
         self.configs = configs
+        self.inventory = inventory
         self.logger = logger
     }
 
@@ -88,30 +92,45 @@ public struct BootService: Sendable {
         }
         let configuration = self.configuration
         let lifetime = configuration.tokenLifetime
-        return try await machines.database.transaction { session in
+        let (script, unknown) = try await machines.database.transaction { session in
             let table = session.table("maskin", "machines")
             guard let row = try await session.first("SELECT * FROM \(table) WHERE mac = \(bind: mac)") else {
                 try await Self.discover(session, mac: mac, uuid: uuid, serial: values["serial"], arch: arch, address: address)
-                return Self.discoveryScript(mac: mac, configuration: configuration)
+                return (Self.discoveryScript(mac: mac, configuration: configuration), true)
             }
-            let machine = try Machines.decode(row)
-            switch machine.state {
-            case .deploying, .wiping:
-                guard let taskID = machine.taskID else { return Self.exitScript("no task is running for this machine") }
-                let token = try await Self.issueToken(session, machine: machine, taskID: taskID, lifetime: lifetime)
-                let purpose = machine.state == .deploying ? "install" : "wipe"
-                try await Machines.insertEvent(session, machineID: machine.id, mac: mac, .script,
-                                               detail: "\(purpose) script (uuid \(uuid ?? "not sent"))", address: address, taskID: taskID)
-                return Self.installerScript(machine: machine, token: token, purpose: purpose, configuration: configuration)
-            case .rescue:
-                try await Machines.insertEvent(session, machineID: machine.id, mac: mac, .script, detail: "rescue script",
-                                               address: address, taskID: machine.taskID)
-                return Self.rescueScript(machine: machine, configuration: configuration)
-            default:
-                try await Machines.insertEvent(session, machineID: machine.id, mac: mac, .script,
-                                               detail: "boot from disk (\(machine.state.name))", address: address, taskID: nil)
-                return Self.exitScript("\(machine.name) is \(machine.state.name): booting from local disk")
+            return (try await Self.script(session, Machines.decode(row), mac: mac, uuid: uuid, address: address,
+                                          configuration: configuration, lifetime: lifetime), false)
+        }
+        if unknown, let inventory {
+            do {
+                try await inventory.discovered(mac: mac, serial: values["serial"],
+                                               context: OperationContext(actor: "system:maskin-boot", correlationID: ULID.make(),
+                                                                         sourceAddress: address))
+            } catch {
+                logger.warning("recording a discovered machine in the inventory failed", metadata: ["mac": "\(mac)", "error": "\(error)"])
             }
+        }
+        return script
+    }
+
+    static func script(_ session: Session, _ machine: MachineRecord, mac: String, uuid: String?, address: String?,
+                       configuration: BootConfiguration, lifetime: Duration) async throws -> String {
+        switch machine.state {
+        case .deploying, .wiping:
+            guard let taskID = machine.taskID else { return Self.exitScript("no task is running for this machine") }
+            let token = try await Self.issueToken(session, machine: machine, taskID: taskID, lifetime: lifetime)
+            let purpose = machine.state == .deploying ? "install" : "wipe"
+            try await Machines.insertEvent(session, machineID: machine.id, mac: mac, .script,
+                                           detail: "\(purpose) script (uuid \(uuid ?? "not sent"))", address: address, taskID: taskID)
+            return Self.installerScript(machine: machine, token: token, purpose: purpose, configuration: configuration)
+        case .rescue:
+            try await Machines.insertEvent(session, machineID: machine.id, mac: mac, .script, detail: "rescue script",
+                                           address: address, taskID: machine.taskID)
+            return Self.rescueScript(machine: machine, configuration: configuration)
+        default:
+            try await Machines.insertEvent(session, machineID: machine.id, mac: mac, .script,
+                                           detail: "boot from disk (\(machine.state.name))", address: address, taskID: nil)
+            return Self.exitScript("\(machine.name) is \(machine.state.name): booting from local disk")
         }
     }
 

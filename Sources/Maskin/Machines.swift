@@ -90,11 +90,18 @@ public struct Machines: Sendable {
         try Self.validate(options, for: action)
         let tasks = self.tasks
         let lifecycle = self.lifecycle
-        return try await database.transaction { session in
+        let (before, after, task) = try await database.transaction { session in
             let record = try await Self.load(session, reference, lock: true)
-            return try await Self.transition(session, record, .action(action), options: options, tasks: tasks,
-                                             lifecycle: lifecycle, context: context)
+            let (next, task) = try await Self.transition(session, record, .action(action), options: options, tasks: tasks,
+                                                         lifecycle: lifecycle, context: context)
+            return (record, next, task)
         }
+        // Taken out of a running step (maintenance): the step's task stops too, and undoes what it did.
+        if before.state.isInProgress, !after.state.isInProgress, let running = before.taskID,
+           let current = try? await tasks.get(running), !current.state.isTerminal {
+            _ = try? await tasks.cancel(running, context: context)
+        }
+        return (after, task)
     }
 
     /// A task's report on its step. A stale report (the machine left that step: swept, maintained) is logged and

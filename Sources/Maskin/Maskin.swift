@@ -50,9 +50,11 @@ public struct MaskinPlane: Sendable {
         self.machines = machines
         self.connector = connector
         self.settings = settings
-        self.workflows = MachineWorkflows(machines: machines, connector: connector, settings: settings)
+        let inventory = InventoryBridge(inventory: sentral.inventory)
+        self.workflows = MachineWorkflows(machines: machines, connector: connector, settings: settings, inventory: inventory)
         self.boot = BootService(machines: machines, configuration: boot,
-                                configs: MachineConfigs(database: sentral.database, sealingKey: sealingKey), logger: logger)
+                                configs: MachineConfigs(database: sentral.database, sealingKey: sealingKey), inventory: inventory,
+                                logger: logger)
         self.dhcpLeases = dhcpLeases
     }
 

@@ -66,12 +66,13 @@ public struct MachineSweeper: Service {
         return count
     }
 
-    /// Reads every BMC's power state (at most 8 at a time); returns how many answered.
+    /// Reads every BMC's power state (at most `settings.bmcConcurrency` at a time); returns how many answered.
     @discardableResult
     public func reconcilePower() async throws -> Int {
         let list = try await machines.reconcilable()
         let connector = self.connector
         let machines = self.machines
+        let settings = self.settings
         return await withTaskGroup(of: Bool.self) { group in
             var answered = 0
             var next = list.makeIterator()
@@ -87,7 +88,7 @@ public struct MachineSweeper: Service {
                     }
                 }
             }
-            for _ in 0..<8 { if let machine = next.next() { start(machine) } }
+            for _ in 0..<settings.bmcConcurrency { if let machine = next.next() { start(machine) } }
             while let ok = await group.next() {
                 if ok { answered += 1 }
                 if let machine = next.next() { start(machine) }

@@ -19,10 +19,12 @@ public struct MaskinSettings: Sendable, Hashable {
     /// How often every BMC's power state is read (a BMC that returns is reconciled within this plus `bmcTimeout`).
     public var powerInterval: Duration
     public var bmcTimeout: Duration
+    /// How many BMCs one power sweep reads at a time.
+    public var bmcConcurrency: Int
 
     public init(scriptWait: Duration = .seconds(300), configWait: Duration = .seconds(300), installWait: Duration = .seconds(1800),
                 pollInterval: Duration = .seconds(1), sweepInterval: Duration = .seconds(5), powerInterval: Duration = .seconds(15),
-                bmcTimeout: Duration = .seconds(5)) {
+                bmcTimeout: Duration = .seconds(5), bmcConcurrency: Int = 16) {
         self.scriptWait = scriptWait
         self.configWait = configWait
         self.installWait = installWait
@@ -30,6 +32,7 @@ public struct MaskinSettings: Sendable, Hashable {
         self.sweepInterval = sweepInterval
         self.powerInterval = powerInterval
         self.bmcTimeout = bmcTimeout
+        self.bmcConcurrency = max(1, bmcConcurrency)
     }
 }
 
@@ -39,11 +42,15 @@ public struct MachineWorkflows: Sendable {
     public let machines: Machines
     public let connector: BMCConnector
     public let settings: MaskinSettings
+    /// Inspected facts are reported to the inventory.
+    public let inventory: InventoryBridge?
 
-    public init(machines: Machines, connector: BMCConnector, settings: MaskinSettings = MaskinSettings()) {
+    public init(machines: Machines, connector: BMCConnector, settings: MaskinSettings = MaskinSettings(),
+                inventory: InventoryBridge? = nil) {
         self.machines = machines
         self.connector = connector
         self.settings = settings
+        self.inventory = inventory
     }
 
     public var taskKinds: [TaskKind] { [verify, inspect, deploy, release, wipe, power] }
@@ -65,6 +72,7 @@ public struct MachineWorkflows: Sendable {
     var inspect: TaskKind {
         let machines = self.machines
         let connector = self.connector
+        let inventory = self.inventory
         return reporting(TaskKind(name: Machines.Kind.inspect, retry: RetryPolicy(maxAttempts: 3, initialDelay: .seconds(2)),
                                   timeout: .seconds(300), handler: { execution in
             let machine = try await Self.machine(execution, machines)
@@ -75,6 +83,7 @@ public struct MachineWorkflows: Sendable {
             }
             try await machines.recordFacts(machine.id, facts)
             try await machines.setInstallDisk(machine.id, MachineConfigs.installTarget(facts).description)
+            try await inventory?.inspected(machine, facts: facts, context: execution.context)
             try await machines.report(machine.id, .succeeded(.inspect), context: execution.context)
         }), step: .inspect)
     }

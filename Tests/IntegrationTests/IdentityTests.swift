@@ -176,9 +176,10 @@ struct IdentityTests {
         let reads: Set<String> = ["listServiceHealth", "listTenants", "getTenant", "listProjects", "getProject", "listEnvironments",
                                   "getEnvironment", "listTasks", "getTask", "listAudit",
                                   "exportInventory", "listInventoryDevices", "getInventoryDevice", "traceInventoryCable", "getRackElevation",
-                                  "getInventoryCapacity", "listInventoryDrift", "listInventoryApprovals", "getInventoryApproval"]
+                                  "getInventoryCapacity", "listInventoryDrift", "listInventoryApprovals", "getInventoryApproval",
+                                  "listMachines", "getMachine", "listDiscoveredMachines"]
         let operate: Set<String> = ["createTask", "cancelTask", "applyInventory", "createInventoryObservation", "approveInventoryChange",
-                                    "rejectInventoryChange"]
+                                    "rejectInventoryChange", "enrollMachine", "actOnMachine", "powerMachine"]
         let open: Set<String> = ["getHealth", "getReadiness", "getMetrics", "getOpenIDConfiguration", "getJWKS", "createToken",
                                  "revokeToken", "whoAmI", "startDeviceAuthorization", "showDeviceVerification",
                                  "beginDeviceVerification", "completeDeviceVerification"]

@@ -2,6 +2,7 @@ import Crypto
 import DataverketCore
 import DataverketStore
 import Foundation
+import Inventar
 import Maskin
 import Sentral
 import SQLKit
@@ -63,6 +64,9 @@ struct MetalBootTests {
             let found = try await metal.machines.discovered()
             #expect(found.map(\.mac) == ["52:54:00:de:ad:01"])
             #expect(found.first?.boots == 2 && found.first?.uuid == uuid && found.first?.serial == "SN-42")
+            // … and reported to the inventory: an undeclared machine seen by the boot service.
+            let drift = try await metal.server.sentral.inventory.drift()
+            #expect(drift.contains { $0.kind == .unexpected && $0.name == "serial:SN-42" && $0.source == .boot }, "\(drift)")
             let listed = await metal.dvce("machine", "discovered")
             #expect(listed.code == 0 && listed.out.contains("52:54:00:de:ad:01") && listed.out.contains("SN-42"), "\(listed)")
             // No token exists for an unknown machine: any config request is refused.

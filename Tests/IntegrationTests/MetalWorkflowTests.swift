@@ -1,6 +1,7 @@
 import DataverketCore
 import DataverketStore
 import Foundation
+import Inventar
 import Maskin
 import Sentral
 import SQLKit
@@ -48,6 +49,10 @@ struct MetalWorkflowTests {
             machine = try await metal.wait(for: "rf-5", within: .seconds(60)) { $0.state != .inspecting }
             #expect(machine.state == .available, "\(machine.state)")
             #expect((machine.facts?.disks.count ?? 0) >= 2)
+            // Inspection reports the BMC's facts to the inventory (an undeclared machine here: unexpected, seen by bmc).
+            let drift = try await metal.server.sentral.inventory.drift()
+            #expect(drift.contains { $0.kind == .unexpected && $0.source == .bmc },
+                    "\(drift)")
             #expect(machine.installDisk == "480 GB SATA HDD disk \"Drive 0\" (the smallest of at least 10 GB)", "\(machine.installDisk ?? "-")")
 
             let allocated = await metal.dvce("machine", "allocate", "rf-5", "--cluster", "lab", "--role", "worker")
@@ -169,6 +174,20 @@ struct MetalWorkflowTests {
             _ = try await enrollRedfish(metal, name: "rf-8", system: 8)
             var machine = try await metal.wait(for: "rf-8", within: .seconds(60)) { $0.state != .verifying }
             #expect(machine.state == .manageable)
+
+            // Maintenance during a deploy stops the deploy's task, which undoes what it did.
+            _ = try await metal.machines.act("rf-8", action: .inspect, context: testContext)
+            #expect(try await metal.wait(for: "rf-8", within: .seconds(60)) { $0.state != .inspecting }.state == .available)
+            _ = try await metal.machines.act("rf-8", action: .allocate, options: MachineActionOptions(cluster: "lab"), context: testContext)
+            let (deploying, deployTask) = try await metal.machines.act("rf-8", action: .deploy, context: testContext)
+            try await Self.waitForPower(metal, deploying)
+            let maintained = try await metal.machines.act("rf-8", action: .maintain(reason: "fan alarm"), context: testContext).0
+            #expect(maintained.state == .maintenance(reason: "fan alarm"))
+            let stopped = try await metal.waitTask(try #require(deployTask?.id), within: .seconds(60))
+            #expect(stopped.state == .cancelled && (stopped.reason ?? "").contains("undone:"), "\(stopped.state) \(stopped.reason ?? "")")
+            #expect(try await metal.machines.bootEvents(deploying.id).contains { $0.detail == "undo: power off" })
+            #expect(try await metal.machines.get("rf-8").state == .maintenance(reason: "fan alarm"))
+            _ = try await metal.machines.act("rf-8", action: .unmaintain, context: testContext)
             // Straight into deploying with a deadline already passed (no task runs for it).
             try await metal.machines.database.transaction { session in
                 try await session.run("""
