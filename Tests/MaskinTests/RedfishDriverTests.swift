@@ -83,7 +83,7 @@ struct RedfishDriverTests {
         let bmc = try driver(system: nil)
         let error = await #expect(throws: DataverketError.self) { try await bmc.powerState() }
         #expect(error?.code == .invalidArgument)
-        #expect(error?.message.contains("manages 4 systems") == true, "\(error?.message ?? "")")
+        #expect(error?.message.contains("manages 8 systems") == true, "\(error?.message ?? "")")
         let unknown = try driver(system: 9)
         let missing = await #expect(throws: DataverketError.self) { try await unknown.powerState() }
         #expect(missing?.code == .notFound)
