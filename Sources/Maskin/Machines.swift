@@ -470,15 +470,3 @@ public struct MachineChangeEvent: Codable, Sendable, Hashable {
     public var taskID: String?
 }
 
-/// JSON in a TEXT column (sorted keys: stable for diffs and tests).
-enum JSONColumn {
-    static func encode(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
-
-    static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
-        try JSONDecoder().decode(type, from: Data(text.utf8))
-    }
-}
