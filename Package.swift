@@ -121,6 +121,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Nett: IPAM (VRFs, prefixes, addresses, VLANs, ASNs) with per-pool allocation; later intent, rendering, drivers.
+        .target(
+            name: "Nett",
+            dependencies: [
+                "DataverketCore", "DataverketStore",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // Maskin: the bare-metal lifecycle (state machine), BMC drivers (Redfish, IPMI), boot service, Talos config.
         .target(
             name: "Maskin",
@@ -195,7 +205,7 @@ let package = Package(
         .target(
             name: "DataverketBench",
             dependencies: [
-                "DataverketServer", "DataverketStore", "Sentral", "DataverketClient", "DataverketAPI", "DataverketBus", "NATS", "Identitet",
+                "DataverketServer", "DataverketStore", "Sentral", "DataverketClient", "DataverketAPI", "DataverketBus", "NATS", "Identitet", "Nett",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -227,6 +237,15 @@ let package = Package(
             name: "InventarTests",
             dependencies: [
                 "Inventar", "DataverketCore", "DataverketStore",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "NettTests",
+            dependencies: [
+                "Nett", "DataverketCore", "DataverketStore",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Logging", package: "swift-log"),
             ],

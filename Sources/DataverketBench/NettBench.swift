@@ -1,0 +1,153 @@
+import ArgumentParser
+import DataverketCore
+import DataverketStore
+import Foundation
+import Logging
+import Nett
+import SQLKit
+
+/// `dv-bench nett`: IPAM address allocation with many concurrent clients — all on one pool, and spread over
+/// many pools — against the classic baseline measured in the same run on the same database: lock the pool
+/// row, insert max+1, in plain SQL (the lock is held until the commit has flushed, so one pool allocates one
+/// commit flush at a time). Every allocated row is checked for duplicates afterwards.
+struct NettBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "nett", abstract: "IPAM allocation throughput vs lock-the-pool-row + max+1.")
+
+    @Option(help: "Allocations per measured row.") var allocations = 10_000
+    @Option(help: "Concurrent clients.") var clients = 100
+    @Option(help: "Pools for the spread-out rows (each client sticks to pool client % pools).") var pools = 100
+    @Option(help: "PostgreSQL connections in the pool (one per client by default).") var connections = 100
+    @Option(help: "Backends: postgres, sqlite, or both (comma-separated).") var backends = "postgres"
+    @Option(help: "PostgreSQL admin URL (a fresh database is created for the run).")
+    var postgresURL = ProcessInfo.processInfo.environment["DV_BENCH_POSTGRES_URL"] ?? "postgres://dataverket@127.0.0.1:55432/postgres"
+
+    func run() async throws {
+        let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+        var header = "# dv-bench nett — \(allocations) address allocations per row, \(clients) clients, \(connections) PostgreSQL connections"
+        if backends.contains("postgres") { header += "; PostgreSQL " + (try await settings(logger: logger)) }
+        print(header)
+        print(tableRow(["backend", "workload", "pools", "allocs/s", "p50 ms", "p99 ms", "duplicates", "vs baseline"], [10, 30, 6, 9, 9, 9, 11, 0]))
+        for backend in backends.split(separator: ",").map(String.init) {
+            let (database, cleanup) = try await open(backend, logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await database.backend.run() }
+                defer { group.cancelAll() }
+                let ipam = IPAM(database: database, logger: logger)
+                try await ipam.migrate()
+                try await Baseline.create(database)
+                for poolCount in [1, pools] {
+                    let (ours, duplicates) = try await measureIPAM(ipam, pools: poolCount)
+                    let (raw, rawDuplicates) = try await Baseline.measure(database, pools: poolCount, allocations: allocations, clients: clients)
+                    for (m, dupes) in [(ours, duplicates), (raw, rawDuplicates)] {
+                        let ratio = m.name == raw.name ? "1.00" : String(format: "%.2f×", ours.perSecond / raw.perSecond)
+                        print(tableRow([backend, m.name, "\(poolCount)", String(format: "%.0f", m.perSecond), milliseconds(m.percentile(0.5)),
+                                        milliseconds(m.percentile(0.99)), "\(dupes)", ratio], [10, 30, 6, 9, 9, 9, 11, 0]))
+                    }
+                }
+            }
+            try await database.backend.close()
+            try await cleanup()
+        }
+        print("(IPAM = IPAM.allocateAddress: one transaction taking a pre-materialized free row with FOR UPDATE SKIP LOCKED and inserting")
+        print(" the address (unique per VRF), refilling the free rows 1024 at a time; baseline = BEGIN; SELECT … FOR UPDATE on the pool row;")
+        print(" INSERT max(slot)+1; COMMIT. ratio = IPAM allocs/s ÷ baseline's; duplicates = rows minus distinct addresses, counted after)")
+    }
+
+    /// The settings that decide what a commit costs.
+    func settings(logger: Logger) async throws -> String {
+        let database = Database(backend: try PostgresBackend(url: postgresURL, maxConnections: 1, logger: logger), logger: logger)
+        return try await withThrowingTaskGroup(of: String.self) { group in
+            group.addTask { await database.backend.run(); return "" }
+            defer { group.cancelAll() }
+            return try await database.read { session in
+                var parts: [String] = []
+                for name in ["server_version", "fsync", "synchronous_commit", "commit_delay", "max_connections"] {
+                    let row = try await session.first(SQLQueryString(stringLiteral: "SHOW \(name)"))
+                    parts.append("\(name)=\(try row?.decode(column: name, as: String.self) ?? "?")")
+                }
+                return parts.joined(separator: " ")
+            }
+        }
+    }
+
+    func open(_ backend: String, logger: Logger) async throws -> (Database, @Sendable () async throws -> Void) {
+        guard backend == "postgres" else { return try await BenchDatabase.open(backend, postgresURL: postgresURL, logger: logger) }
+        let name = "dvbench_\(ULID.make().lowercased())"
+        let admin = postgresURL
+        try await BenchDatabase.admin("CREATE DATABASE \(name)", postgresURL: admin, logger: logger)
+        let url = admin.replacingOccurrences(of: "/postgres", with: "/\(name)")
+        let database = Database(backend: try PostgresBackend(url: url, maxConnections: connections, logger: logger), logger: logger)
+        return (database, { try await BenchDatabase.admin("DROP DATABASE \(name) WITH (FORCE)", postgresURL: admin, logger: logger) })
+    }
+
+    /// `allocations` addresses from `pools` fresh prefixes (each just large enough), `clients` at a time.
+    func measureIPAM(_ ipam: IPAM, pools poolCount: Int) async throws -> (Measurement, Int) {
+        let context = OperationContext(actor: "bench", correlationID: ULID.make())
+        let perPool = (allocations + poolCount - 1) / poolCount
+        let length = 32 - bits(perPool + 2)
+        let vrf = try await ipam.createVRF(VRFSpec(name: "bench-\(poolCount)-\(ULID.make().suffix(6).lowercased())"), context: context)
+        let container = try await ipam.createPrefix(PrefixSpec(prefix: "10.0.0.0/8", vrf: vrf.name, status: .container), context: context)
+        var prefixes: [String] = []
+        for _ in 0..<poolCount {
+            prefixes.append(try await ipam.allocatePrefix(from: container.id, vrf: vrf.name, length: length, context: context).id)
+        }
+        let targets = prefixes
+        let measurement = try await Measurement.run("IPAM allocate (free rows)", count: allocations, concurrency: clients) { index in
+            _ = try await ipam.allocateAddress(in: targets[index % targets.count], context: context)
+        }
+        let duplicates = try await ipam.database.read { session in
+            let row = try await session.first("""
+                SELECT COUNT(*) AS n, COUNT(DISTINCT address) AS d FROM \(session.table("nett", "addresses")) WHERE vrf = \(bind: vrf.name)
+                """)
+            let count = try row?.decode(column: "n", as: Int.self) ?? 0
+            guard count == allocations else { throw DataverketError(.internal, "\(count) addresses stored, \(allocations) allocated") }
+            return count - (try row?.decode(column: "d", as: Int.self) ?? 0)
+        }
+        return (measurement, duplicates)
+    }
+
+    /// Host bits needed for `count` addresses.
+    func bits(_ count: Int) -> Int {
+        var bits = 0
+        while (1 << bits) < count { bits += 1 }
+        return bits
+    }
+}
+
+/// The baseline: a pool row and an allocation table with a unique (pool, slot); an allocation locks the pool
+/// row and inserts max+1, in one transaction.
+enum Baseline {
+    static func create(_ database: Database) async throws {
+        try await database.transaction { session in
+            try await session.run("CREATE TABLE bench_pools (id TEXT PRIMARY KEY, name TEXT NOT NULL)")
+            try await session.run("CREATE TABLE bench_allocations (pool TEXT NOT NULL, slot BIGINT NOT NULL, assigned_to TEXT, PRIMARY KEY (pool, slot))")
+        }
+    }
+
+    static func measure(_ database: Database, pools poolCount: Int, allocations: Int, clients: Int) async throws -> (Measurement, Int) {
+        let run = ULID.make()
+        let pools = (0..<poolCount).map { "\(run)-\($0)" }
+        try await database.transaction { session in
+            for pool in pools { try await session.run("INSERT INTO bench_pools (id, name) VALUES (\(bind: pool), \(bind: pool))") }
+        }
+        let lock = database.kind == .postgres ? " FOR UPDATE" : ""
+        let measurement = try await Measurement.run("baseline (lock pool row, max+1)", count: allocations, concurrency: clients) { index in
+            let pool = pools[index % pools.count]
+            try await database.transaction { session in
+                _ = try await session.first("SELECT id FROM bench_pools WHERE id = \(bind: pool)\(unsafeRaw: lock)")
+                _ = try await session.first("""
+                    INSERT INTO bench_allocations (pool, slot, assigned_to)
+                    SELECT \(bind: pool), COALESCE(MAX(slot), 0) + 1, 'bench' FROM bench_allocations WHERE pool = \(bind: pool) RETURNING slot
+                    """)
+            }
+        }
+        let duplicates = try await database.read { session in
+            var query: SQLQueryString = "SELECT COUNT(*) AS n FROM bench_allocations WHERE pool LIKE "
+            query.appendInterpolation(bind: "\(run)-%")
+            let count = try await session.first(query).map { try $0.decode(column: "n", as: Int.self) } ?? 0
+            guard count == allocations else { throw DataverketError(.internal, "\(count) baseline rows stored, \(allocations) allocated") }
+            return 0 // (pool, slot) is the primary key: a duplicate cannot be stored
+        }
+        return (measurement, duplicates)
+    }
+}
