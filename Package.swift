@@ -127,6 +127,10 @@ let package = Package(
             dependencies: [
                 "DataverketCore", "DataverketStore",
                 .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -246,6 +250,7 @@ let package = Package(
             name: "NettTests",
             dependencies: [
                 "Nett", "DataverketCore", "DataverketStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Logging", package: "swift-log"),
             ],
