@@ -1,0 +1,154 @@
+import DataverketCore
+import Foundation
+import Nett
+import Testing
+
+/// Intent validation and verification on the model: referential checks, the reachability matrix, and the
+/// isolation policy (tenant ↔ tenant, tenant → oob/mgmt, sovereignty), before anything touches a device.
+@Suite("Network intent")
+struct IntentTests {
+    static func example() throws -> NetworkIntent {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("examples/network-osl1.yaml")
+        return try NetworkIntent.load(yaml: try String(contentsOf: url, encoding: .utf8), source: "network-osl1.yaml")
+    }
+
+    static func codes(_ intent: NetworkIntent) -> [String] { IntentVerifier.verify(intent).problems.map(\.code) }
+
+    static func index(_ intent: NetworkIntent, _ name: String) throws -> Int {
+        try #require(intent.networks.firstIndex { $0.name == name })
+    }
+
+    @Test("the osl1 example verifies, and its matrix is the intended one")
+    func example() throws {
+        let intent = try Self.example()
+        let report = IntentVerifier.verify(intent)
+        #expect(report.ok, "\(report.problems)")
+        let matrix = report.matrix
+        #expect(matrix.flows(from: "external", to: "public-lb") == ["tcp/443"])
+        #expect(matrix.flows(from: "mgmt", to: "oob") == ["tcp/22"])
+        #expect(matrix.flows(from: "provisioning", to: "mgmt") == ["tcp/8180"])
+        for tenant in ["acme-web", "globex-app", "health-records"] {
+            for other in intent.networks.map(\.name) + ["external"] where other != tenant {
+                #expect(!matrix.reaches(tenant, other) && !matrix.reaches(other, tenant), "\(tenant) ↔ \(other)")
+            }
+        }
+    }
+
+    @Test("referential problems name the objects: overlap, VLAN range, trunk, duplicate address, gateway, MTU, BGP")
+    func referential() throws {
+        let base = try Self.example()
+
+        var overlap = base
+        overlap.networks[try Self.index(base, "mgmt")].prefix = "10.20.0.0/25"
+        let overlapProblem = try #require(IntentVerifier.verify(overlap).problems.first { $0.code == "overlapping-prefix" })
+        #expect(overlapProblem.objects == ["network provisioning", "network mgmt"], "\(overlapProblem)")
+
+        var range = base
+        range.networks[try Self.index(base, "acme-web")].vlan = 4000
+        #expect(Self.codes(range) == ["vlan-out-of-range"])
+
+        var trunk = base
+        trunk.ports![2].needs = ["provisioning", "globex-app"]
+        let trunkProblem = try #require(IntentVerifier.verify(trunk).problems.first)
+        #expect(trunkProblem.code == "vlan-not-allowed-on-trunk")
+        #expect(trunkProblem.objects == ["port osl1-leaf1:Ethernet1", "port profile server-acme", "network globex-app"])
+
+        var duplicate = base
+        duplicate.routers![0].interfaces!.append(.init(network: "mgmt", address: "10.30.0.7/24"))
+        duplicate.routers!.append(.init(name: "osl1-border2", asn: 65010, interfaces: [.init(network: "mgmt", address: "10.30.0.7/24")]))
+        #expect(Self.codes(duplicate) == ["duplicate-address"])
+
+        var gateway = base
+        gateway.networks[try Self.index(base, "oob")].gateway = "10.11.0.1"
+        #expect(Self.codes(gateway) == ["gateway-outside-prefix"])
+
+        var mtu = base
+        mtu.portProfiles!.append(.init(name: "leaf-trunk-small", mode: "trunk", allowed: ["oob"], mtu: 1500))
+        mtu.ports![1].profile = "leaf-trunk-small"
+        #expect(Self.codes(mtu) == ["mtu-mismatch"])
+
+        var bgp = base
+        bgp.routers![1].bgp = []
+        let bgpProblem = try #require(IntentVerifier.verify(bgp).problems.first)
+        #expect(bgpProblem.code == "bgp-no-matching-session" && bgpProblem.objects == ["router osl1-border1", "router upstream1"])
+
+        var asn = base
+        asn.routers![0].bgp![0].asn = 64999
+        #expect(Self.codes(asn).contains("bgp-asn-mismatch"))
+    }
+
+    @Test("policy: tenant ↔ tenant, tenant → oob, and sovereign data reached from outside its jurisdiction are rejected")
+    func policy() throws {
+        let base = try Self.example()
+
+        var tenants = base
+        tenants.networks[try Self.index(base, "globex-app")].vrf = "tenant-acme"
+        tenants.rules!.append(.init(from: "acme-web", to: "globex-app", protocol: "tcp", port: 5432))
+        let tenantProblem = try #require(IntentVerifier.verify(tenants).problems.first)
+        #expect(tenantProblem.code == "policy-violation" && tenantProblem.message.hasPrefix("tenant ↔ tenant: acme-web → globex-app (tcp/5432)"))
+
+        var oob = base
+        oob.networks[try Self.index(base, "acme-web")].vrf = nil
+        oob.rules!.append(.init(from: "acme-web", to: "oob", protocol: "tcp", port: 623))
+        #expect(IntentVerifier.verify(oob).problems.map(\.message) == ["tenant → oob: acme-web → oob (tcp/623) opens the oob network"])
+
+        var sovereign = base
+        sovereign.networks[try Self.index(base, "health-records")].vrf = nil
+        sovereign.rules!.append(.init(from: "external", to: "health-records", protocol: "tcp", port: 443))
+        let violation = try #require(IntentVerifier.verify(sovereign).problems.first)
+        #expect(violation.message.contains("CRITICAL_SOVEREIGN_HEALTH") && violation.message.contains("outside the border"), "\(violation)")
+
+        var foreign = base
+        foreign.networks.append(.init(name: "se-analytics", vlan: 400, vrf: "sovereign", prefix: "10.40.0.0/24", gateway: "10.40.0.1",
+                                      role: "storage", jurisdiction: "SE"))
+        foreign.rules!.append(.init(from: "se-analytics", to: "health-records", protocol: "tcp", port: 5432))
+        #expect(IntentVerifier.verify(foreign).problems.first?.message.contains("from jurisdiction SE") == true)
+        // The same flow from a Norwegian network in that VRF is allowed.
+        var domestic = foreign
+        domestic.networks[domestic.networks.count - 1].jurisdiction = "NO"
+        #expect(IntentVerifier.verify(domestic).ok, "\(IntentVerifier.verify(domestic).problems)")
+        // A deny rule takes a flow back out of the matrix.
+        var denied = sovereign
+        denied.rules!.append(.init(from: "external", to: "health-records", protocol: "tcp", port: 443, action: "deny"))
+        #expect(IntentVerifier.verify(denied).ok)
+    }
+
+    @Test("a changeset's matrix diff shows what it opens and closes")
+    func matrixDiff() throws {
+        let base = try Self.example()
+        var next = base
+        next.rules!.removeAll { $0.from == "mgmt" && $0.to == "oob" }
+        next.rules!.append(.init(from: "mgmt", to: "public-lb", protocol: "icmp"))
+        let (opened, closed) = IntentVerifier.verify(next).matrix.diff(from: IntentVerifier.verify(base).matrix)
+        #expect(opened == ["mgmt → public-lb: icmp"])
+        #expect(closed == ["mgmt → oob: tcp/22"])
+    }
+
+    @Test("malformed intents are refused with the field named")
+    func malformed() {
+        #expect(throws: DataverketError.self) { try NetworkIntent.load(yaml: "datacenter: osl1\nnetworks: 12\n") }
+        do {
+            _ = try NetworkIntent.load(yaml: "datacenter: osl1\njurisdiction: NO\nnetworks:\n  - {name: a, vlan: x, prefix: 10.0.0.0/24, role: oob}\n",
+                                       source: "n.yaml")
+            Issue.record("accepted a VLAN that is not a number")
+        } catch {
+            #expect(error.message.hasPrefix("n.yaml: networks[0].vlan:"), "\(error.message)")
+        }
+        var bad = NetworkIntent(datacenter: "osl1", jurisdiction: "NO", networks: [
+            .init(name: "a", vlan: 10, prefix: "10.0.0.1/24", role: "oob"),
+            .init(name: "b", vlan: 10, prefix: "10.1.0.0/24", role: "weird"),
+        ])
+        bad.rules = [.init(from: "a", to: "nowhere", protocol: "sctp")]
+        #expect(Set(Self.codes(bad)) == ["malformed-prefix", "duplicate-vlan", "unknown-role", "unknown-network", "malformed-rule"])
+    }
+
+    @Test("a generated 50-switch fabric with 500 networks verifies")
+    func generatedFabric() {
+        let intent = FabricGenerator.fabric(switches: 50, networks: 500)
+        let report = IntentVerifier.verify(intent)
+        #expect(report.ok, "\(report.problems.prefix(5))")
+        #expect(intent.ports?.count == 50 * 24 + 50)
+        #expect(report.matrix.allowed.values.reduce(0) { $0 + $1.count } == 250)
+    }
+}
