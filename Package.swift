@@ -125,7 +125,7 @@ let package = Package(
         .target(
             name: "Nett",
             dependencies: [
-                "DataverketCore", "DataverketStore",
+                "DataverketCore", "DataverketStore", "DataverketProcess",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -136,11 +136,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Running programs (ipmitool, nft, vtysh, ovs-vsctl) with a time limit, bounded output and an explicit environment.
+        .target(
+            name: "DataverketProcess",
+            dependencies: ["DataverketCore"],
+            swiftSettings: strict
+        ),
         // Maskin: the bare-metal lifecycle (state machine), BMC drivers (Redfish, IPMI), boot service, Talos config.
         .target(
             name: "Maskin",
             dependencies: [
-                "DataverketCore", "DataverketStore", "DataverketBus", "Sentral", "Inventar",
+                "DataverketCore", "DataverketStore", "DataverketBus", "Sentral", "Inventar", "DataverketProcess",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -250,7 +256,7 @@ let package = Package(
         .testTarget(
             name: "NettTests",
             dependencies: [
-                "Nett", "DataverketCore", "DataverketStore",
+                "Nett", "DataverketCore", "DataverketStore", "DataverketProcess",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "SQLKit", package: "sql-kit"),

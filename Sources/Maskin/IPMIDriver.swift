@@ -1,4 +1,5 @@
 import DataverketCore
+import DataverketProcess
 import Foundation
 import Logging
 

@@ -3,16 +3,16 @@ import Foundation
 import Synchronization
 
 /// The outcome of a finished subprocess.
-struct SubprocessResult: Sendable {
-    var status: Int32
-    var stdout: String
-    var stderr: String
+public struct SubprocessResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
 }
 
 /// Runs a program with arguments and an explicit environment (nothing inherited), with a time limit: on timeout or
 /// cancellation the process gets SIGTERM, then SIGKILL a second later. Output beyond `maxOutputBytes` per stream is
 /// dropped. Returns nil when the time limit passed.
-func runSubprocess(_ executable: String, _ arguments: [String], environment: [String: String], timeout: Duration,
+public func runSubprocess(_ executable: String, _ arguments: [String], environment: [String: String], timeout: Duration,
                    maxOutputBytes: Int = 256 << 10) async throws -> SubprocessResult? {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)

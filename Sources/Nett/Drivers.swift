@@ -1,0 +1,259 @@
+import Foundation
+import DataverketCore
+import DataverketProcess
+
+/// How a staged candidate relates to what runs.
+public enum StageMode: String, Sendable, Codable { case merge, replace }
+
+/// One device, driven the way NAPALM drives them: facts and running configuration, a staged candidate with its
+/// diff, commit (optionally confirmed within a time, else rolled back by itself), confirm, rollback, discard.
+/// Where a platform has no confirmed commit, the driver emulates it (checkpoint, timer, rollback).
+public protocol NetworkDriver: Sendable {
+    var device: String { get }
+    func facts() async throws -> [String: String]
+    func runningConfig() async throws -> String
+    func stage(_ candidate: String, mode: StageMode) async throws
+    /// Lines removed (`-`) and added (`+`) by the staged candidate; empty when nothing would change.
+    func diff() async throws -> [String]
+    func commit(confirmWithin: Duration?) async throws
+    func confirm() async throws
+    func rollback() async throws
+    func discard() async throws
+}
+
+/// Renders the firewall part of an intent for a border router: an nftables `inet` table whose forward chain drops
+/// by default, accepts established and related traffic, and accepts exactly the flows of the verified reachability
+/// matrix (so a `deny` or a VRF boundary never turns into an accept).
+public struct NftablesRenderer: ConfigRenderer {
+    public var platform: String { "nftables" }
+    public let table: String
+
+    public init(table: String = "dataverket") {
+        self.table = table
+    }
+
+    public func render(_ intent: NetworkIntent, device: String) throws(DataverketError) -> String {
+        try intent.requireDevice(device)
+        let matrix = IntentVerifier.reachability(intent)
+        var prefixes: [String: CIDR] = [:]
+        for network in intent.networks { prefixes[network.name] = CIDR(network.prefix) }
+        let internal4 = prefixes.values.filter { $0.family == .v4 }.map(\.description).sorted()
+        let internal6 = prefixes.values.filter { $0.family == .v6 }.map(\.description).sorted()
+        var lines = ["table inet \(table) {"]
+        if !internal4.isEmpty {
+            lines += ["\tset internal4 {", "\t\ttype ipv4_addr", "\t\tflags interval", "\t\telements = { \(internal4.joined(separator: ", ")) }", "\t}"]
+        }
+        if !internal6.isEmpty {
+            lines += ["\tset internal6 {", "\t\ttype ipv6_addr", "\t\tflags interval", "\t\telements = { \(internal6.joined(separator: ", ")) }", "\t}"]
+        }
+        lines += ["\tchain forward {", "\t\ttype filter hook forward priority filter; policy drop;",
+                  "\t\tct state established,related accept", "\t\tct state invalid drop"]
+        for (from, row) in matrix.allowed.sorted(by: { $0.key < $1.key }) {
+            for (to, flows) in row.sorted(by: { $0.key < $1.key }) {
+                for flow in flows {
+                    if let rule = Self.rule(from: from, to: to, flow: flow, prefixes: prefixes, v4: !internal4.isEmpty, v6: !internal6.isEmpty) {
+                        lines.append("\t\t\(rule) accept comment \"\(from) -> \(to) \(flow)\"")
+                    }
+                }
+            }
+        }
+        lines += ["\t}", "}"]
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func rule(from: String, to: String, flow: String, prefixes: [String: CIDR], v4: Bool, v6: Bool) -> String? {
+        let source = prefixes[from], target = prefixes[to]
+        let family = source?.family ?? target?.family
+        guard let family, source == nil || target == nil || source?.family == target?.family else { return nil }
+        let ip = family == .v4 ? "ip" : "ip6"
+        let set = family == .v4 ? "@internal4" : "@internal6"
+        var match: [String] = []
+        match.append(source.map { "\(ip) saddr \($0)" } ?? "\(ip) saddr != \(set)")
+        match.append(target.map { "\(ip) daddr \($0)" } ?? "\(ip) daddr != \(set)")
+        switch flow {
+        case "any": break
+        case "icmp": match.append(family == .v4 ? "meta l4proto icmp" : "meta l4proto ipv6-icmp")
+        default:
+            let parts = flow.split(separator: "/")
+            if parts.count == 2 { match.append("\(parts[0]) dport \(parts[1])") } else { match.append("meta l4proto \(flow)") }
+        }
+        return match.joined(separator: " ")
+    }
+}
+
+/// nftables on Linux as a `NetworkDriver` for one table (`inet dataverket`), in a network namespace or the host's:
+/// a replace-style candidate is applied atomically with `nft -f` (the table is deleted and recreated in one
+/// transaction), read back with `nft -j`; confirmed commit is emulated with a checkpoint and a timer.
+public actor NftablesDriver: NetworkDriver {
+    public nonisolated let device: String
+    public let namespace: String?
+    public let table: String
+    private var candidate: String?
+    private var checkpoint: String?
+    private var confirmTimer: Task<Void, Never>?
+    private var lastRollbackError: String?
+
+    public init(device: String, namespace: String?, table: String = "dataverket") {
+        self.device = device
+        self.namespace = namespace
+        self.table = table
+    }
+
+    private func nft(_ arguments: [String]) async throws -> SubprocessResult {
+        let executable = namespace == nil ? "/usr/sbin/nft" : "/usr/sbin/ip"
+        let full = namespace.map { ["netns", "exec", $0, "/usr/sbin/nft"] + arguments } ?? arguments
+        guard let result = try await runSubprocess(executable, full, environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"],
+                                                   timeout: .seconds(20)) else {
+            throw DataverketError(.unavailable, "nft on \(device) did not finish within 20 s")
+        }
+        return result
+    }
+
+    public func facts() async throws -> [String: String] {
+        let version = try await nft(["--version"])
+        return ["device": device, "platform": "nftables", "version": version.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+                "namespace": namespace ?? "-", "table": "inet \(table)"]
+    }
+
+    /// The table as nft prints it; empty when there is none.
+    public func runningConfig() async throws -> String {
+        let result = try await nft(["list", "table", "inet", table])
+        if result.status != 0 {
+            if result.stderr.contains("No such file or directory") { return "" }
+            throw DataverketError(.unavailable, "nft list on \(device) failed: \(Self.firstLine(result.stderr))")
+        }
+        return result.stdout
+    }
+
+    /// The rules of the table's chains as nft's JSON reports them (`nft -j`): chain name and rule handle per rule.
+    public func rules() async throws -> [(chain: String, handle: Int, comment: String?)] {
+        let result = try await nft(["-j", "list", "table", "inet", table])
+        guard result.status == 0 else { return [] }
+        guard let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
+              let items = object["nftables"] as? [[String: Any]] else {
+            throw DataverketError(.unavailable, "nft -j on \(device) printed something that is not nftables JSON")
+        }
+        return items.compactMap { item in
+            guard let rule = item["rule"] as? [String: Any], let chain = rule["chain"] as? String, let handle = rule["handle"] as? Int else {
+                return nil
+            }
+            return (chain, handle, rule["comment"] as? String)
+        }
+    }
+
+    public func stage(_ candidate: String, mode: StageMode) async throws {
+        guard mode == .replace else {
+            throw DataverketError.invalid("mode", "the nftables driver replaces its table as a whole; merge is not supported")
+        }
+        guard candidate.contains("table inet \(table)") else {
+            throw DataverketError.invalid("candidate", "the candidate must define table inet \(table)")
+        }
+        // Check it without applying (`nft -c`) so a broken candidate is refused at staging, with nft's reason.
+        let check = try await apply(candidate, dryRun: true)
+        guard check.status == 0 else {
+            throw DataverketError.invalid("candidate", "nft refuses the candidate for \(device): \(Self.firstLine(check.stderr))")
+        }
+        self.candidate = candidate
+    }
+
+    public func diff() async throws -> [String] {
+        guard let candidate else { return [] }
+        let running = try await runningConfig()
+        return Self.lineDiff(normalize(running), normalize(candidate))
+    }
+
+    public func commit(confirmWithin: Duration?) async throws {
+        guard let candidate else { throw DataverketError(.conflict, "nothing is staged on \(device)") }
+        let running = try await runningConfig()
+        let result = try await apply(candidate, dryRun: false)
+        guard result.status == 0 else {
+            throw DataverketError(.unavailable, "nft could not apply the candidate on \(device): \(Self.firstLine(result.stderr))")
+        }
+        checkpoint = running
+        self.candidate = nil
+        confirmTimer?.cancel()
+        if let confirmWithin {
+            confirmTimer = Task { [weak self] in
+                try? await Task.sleep(for: confirmWithin)
+                guard !Task.isCancelled else { return }
+                await self?.rollbackUnconfirmed()
+            }
+        }
+    }
+
+    private func rollbackUnconfirmed() async {
+        do {
+            try await rollback()
+        } catch {
+            lastRollbackError = "\(error)"
+        }
+    }
+
+    public func confirm() async throws {
+        guard let timer = confirmTimer else { throw DataverketError(.conflict, "no commit on \(device) waits for confirmation") }
+        timer.cancel()
+        confirmTimer = nil
+    }
+
+    /// Goes back to what ran before the last commit.
+    public func rollback() async throws {
+        confirmTimer?.cancel()
+        confirmTimer = nil
+        guard let checkpoint else { throw DataverketError(.conflict, "no commit on \(device) to roll back") }
+        let script: String
+        if checkpoint.isEmpty {
+            script = "table inet \(table)\ndelete table inet \(table)\n"
+        } else {
+            script = "table inet \(table)\ndelete table inet \(table)\n" + checkpoint
+        }
+        let result = try await load(script, dryRun: false)
+        guard result.status == 0 else {
+            throw DataverketError(.unavailable, "rollback on \(device) failed: \(Self.firstLine(result.stderr))")
+        }
+        self.checkpoint = nil
+    }
+
+    public func discard() async throws {
+        candidate = nil
+    }
+
+    /// Whether a timer-driven rollback failed (and why).
+    public var rollbackError: String? { lastRollbackError }
+
+    /// Replaces the table atomically: the script declares it (so the delete never fails), deletes it, recreates it.
+    private func apply(_ candidate: String, dryRun: Bool) async throws -> SubprocessResult {
+        try await load("table inet \(table)\ndelete table inet \(table)\n" + candidate, dryRun: dryRun)
+    }
+
+    private func load(_ script: String, dryRun: Bool) async throws -> SubprocessResult {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("dv-nft-\(ULID.make()).nft").path
+        guard FileManager.default.createFile(atPath: path, contents: Data(script.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw DataverketError(.internal, "cannot write the nft script")
+        }
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try await nft(dryRun ? ["-c", "-f", path] : ["-f", path])
+    }
+
+    private func normalize(_ text: String) -> [String] {
+        text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    static func firstLine(_ text: String) -> String {
+        text.split(separator: "\n").first { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map(String.init) ?? "no output"
+    }
+
+    /// Lines only in `old` (`- …`) and only in `new` (`+ …`), in their order.
+    static func lineDiff(_ old: [String], _ new: [String]) -> [String] {
+        var remaining = Dictionary(new.map { ($0, 1) }, uniquingKeysWith: +)
+        var removed: [String] = []
+        for line in old {
+            if let count = remaining[line], count > 0 { remaining[line] = count - 1 } else { removed.append("- " + line) }
+        }
+        var kept = Dictionary(old.map { ($0, 1) }, uniquingKeysWith: +)
+        var added: [String] = []
+        for line in new {
+            if let count = kept[line], count > 0 { kept[line] = count - 1 } else { added.append("+ " + line) }
+        }
+        return removed + added
+    }
+}
