@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "dv", targets: ["dv"]),
         .executable(name: "dvid", targets: ["dvid"]),
         .executable(name: "dvce", targets: ["dvce"]),
+        .executable(name: "dvnet", targets: ["dvnet"]),
         .executable(name: "dv-bench", targets: ["dv-bench"]),
         .library(name: "DataverketClient", targets: ["DataverketClient"]),
     ],
@@ -174,7 +175,7 @@ let package = Package(
         .target(
             name: "DataverketServer",
             dependencies: [
-                "DataverketCore", "DataverketStore", "Sentral", "DataverketAPI", "DataverketBus", "Identitet", "Inventar", "Maskin",
+                "DataverketCore", "DataverketStore", "Sentral", "DataverketAPI", "DataverketBus", "Identitet", "Inventar", "Maskin", "Nett",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
@@ -205,6 +206,7 @@ let package = Package(
         .target(
             name: "DVCommands",
             dependencies: [
+                "Nett",
                 "DataverketClient", "DataverketAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
@@ -229,6 +231,7 @@ let package = Package(
         .executableTarget(name: "dv", dependencies: ["DVCommands"], swiftSettings: strict),
         .executableTarget(name: "dvid", dependencies: ["DVCommands"], swiftSettings: strict),
         .executableTarget(name: "dvce", dependencies: ["DVCommands"], swiftSettings: strict),
+        .executableTarget(name: "dvnet", dependencies: ["DVCommands"], swiftSettings: strict),
         .executableTarget(name: "dv-bench", dependencies: ["DataverketBench"], swiftSettings: strict),
 
         .testTarget(
@@ -262,6 +265,7 @@ let package = Package(
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            exclude: ["Golden"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -288,7 +292,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Maskin", "Inventar", .product(name: "Crypto", package: "swift-crypto"), .product(name: "X509", package: "swift-certificates"),
+                "Maskin", "Inventar", "Nett", .product(name: "Crypto", package: "swift-crypto"), .product(name: "X509", package: "swift-certificates"),
                 "DataverketCore", "DataverketStore", "Sentral", "DataverketServer", "DataverketClient",
                 "DataverketAPI", "DVCommands", "DataverketBus", "Identitet", "NATS",
                 .product(name: "JWTKit", package: "jwt-kit"),

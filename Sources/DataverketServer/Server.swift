@@ -5,6 +5,7 @@ import DataverketCore
 import DataverketStore
 import Identitet
 import Maskin
+import Nett
 import Hummingbird
 import Logging
 import OpenAPIHummingbird
@@ -203,6 +204,7 @@ public enum DataverketServer {
                 }
                 let applied = try await sentral.migrate() + identity.migrate()
                     + Migrator(database: database, migrations: MaskinPlane.migrations).migrate()
+                    + Migrator(database: database, migrations: IPAM.migrations).migrate()
                 if !applied.isEmpty { logger.info("migrations applied", metadata: ["count": "\(applied.count)"]) }
                 try await identity.prepare()
                 try await announceBootstrap(identity, configuration: configuration, logger: logger)
@@ -298,6 +300,7 @@ public enum DataverketServer {
                 var sentral = ControlPlane(database: database, bus: bus)
                 sentral.demoLedger = DemoLedger(directory: configuration.demoLedgerDirectory)
                 _ = try await sentral.migrate() + Migrator(database: database, migrations: MaskinPlane.migrations).migrate()
+                    + Migrator(database: database, migrations: IPAM.migrations).migrate()
                 try await bus.provision()
                 let maskin = try maskinPlane(sentral: sentral, masterKey: masterKey, configuration: configuration, logger: logger)
                 let instance = "sentral-worker-\(ULID.make())"
@@ -334,6 +337,7 @@ public enum DataverketServer {
             try await ControlPlane(database: database).migrate()
                 + Identitet(database: database, issuer: configuration.issuer, masterKey: .random()).migrate()
                 + Migrator(database: database, migrations: MaskinPlane.migrations).migrate()
+                + Migrator(database: database, migrations: IPAM.migrations).migrate()
         }
     }
 }

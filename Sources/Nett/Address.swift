@@ -308,3 +308,20 @@ extension String {
         return String(scalars)
     }
 }
+
+extension CIDR {
+    /// Encoded as its text (`10.20.0.0/22`), like addresses.
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        do {
+            self = try CIDR.parse(text)
+        } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.message))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}

@@ -205,6 +205,10 @@ public struct ReachabilityMatrix: Codable, Sendable, Hashable {
     /// `from` → `to` → flows; pairs without an entry are isolated.
     public var allowed: [String: [String: [String]]]
 
+    public init(allowed: [String: [String: [String]]]) {
+        self.allowed = allowed
+    }
+
     public func flows(from: String, to: String) -> [String] { allowed[from]?[to] ?? [] }
     public func reaches(_ from: String, _ to: String) -> Bool { !flows(from: from, to: to).isEmpty }
 

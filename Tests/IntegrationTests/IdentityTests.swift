@@ -177,9 +177,16 @@ struct IdentityTests {
                                   "getEnvironment", "listTasks", "getTask", "listAudit",
                                   "exportInventory", "listInventoryDevices", "getInventoryDevice", "traceInventoryCable", "getRackElevation",
                                   "getInventoryCapacity", "listInventoryDrift", "listInventoryApprovals", "getInventoryApproval",
-                                  "listMachines", "getMachine", "listDiscoveredMachines"]
+                                  "listMachines", "getMachine", "listDiscoveredMachines",
+                                  "listNetworkPrefixes", "listNetworkAddresses", "planNetworkIntent",
+                                  "listNetworkVRFs", "getNetworkVRF", "getNetworkPrefix", "getNetworkAddress", "listNetworkVLANGroups",
+                                  "listNetworkVLANs", "listNetworkASNPools", "listNetworkASNs"]
         let operate: Set<String> = ["createTask", "cancelTask", "applyInventory", "createInventoryObservation", "approveInventoryChange",
-                                    "rejectInventoryChange", "enrollMachine", "actOnMachine", "powerMachine"]
+                                    "rejectInventoryChange", "enrollMachine", "actOnMachine", "powerMachine",
+                                    "createNetworkPrefix", "allocateNetworkPrefix", "allocateNetworkAddress", "releaseNetworkAddress",
+                                    "createNetworkVRF", "deleteNetworkVRF", "deleteNetworkPrefix", "createNetworkAddress",
+                                    "createNetworkVLANGroup", "createNetworkVLAN", "allocateNetworkVLAN", "releaseNetworkVLAN",
+                                    "createNetworkASNPool", "allocateNetworkASN", "releaseNetworkASN"]
         let open: Set<String> = ["getHealth", "getReadiness", "getMetrics", "getOpenIDConfiguration", "getJWKS", "createToken",
                                  "revokeToken", "whoAmI", "startDeviceAuthorization", "showDeviceVerification",
                                  "beginDeviceVerification", "completeDeviceVerification"]
