@@ -218,6 +218,8 @@ let package = Package(
         .target(
             name: "DataverketBench",
             dependencies: [
+                "Maskin", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "Crypto", package: "swift-crypto"),
                 "DataverketServer", "DataverketStore", "Sentral", "DataverketClient", "DataverketAPI", "DataverketBus", "NATS", "Identitet", "Nett",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -37,12 +37,12 @@ bmc_wait_tcp() {
   return 1
 }
 
-# bmc_fru_hex SERIAL: an IPMI FRU image (common header + product info area) as hex bytes for ipmi_sim.
+# bmc_fru_hex SERIAL [PRODUCT] [PART]: an IPMI FRU image (common header + product info area) as hex bytes for ipmi_sim.
 bmc_fru_hex() {
-  python3 - "$1" <<'PY'
+  python3 - "$1" "${2:-ipmi-sim}" "${3:-DV-SIM-1}" <<'PY'
 import sys
-serial = sys.argv[1]
-fields = ["Dataverket Lab", "ipmi-sim", "DV-SIM-1", "1.0", serial, "", ""]
+serial, product, part = sys.argv[1:4]
+fields = ["Dataverket Lab", product, part, "1.0", serial, "", ""]
 body = bytes([0x01, 0x00, 0x00])  # version, length (patched), language English
 for f in fields:
     data = f.encode("ascii")
@@ -55,8 +55,7 @@ body[1] = (len(body) + 1) // 8
 body.append((-sum(body)) & 0xFF)
 header = bytearray([0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00])
 header.append((-sum(header)) & 0xFF)
-image = bytes(header) + bytes(body)
-print(" ".join("0x%02x" % b for b in image))
+print(" ".join("0x%02x" % b for b in bytes(header) + bytes(body)))
 PY
 }
 
@@ -185,6 +184,6 @@ bmc_stop() {
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
-  BMC_SUSHY_PID= BMC_IPMI_PID=
+  BMC_SUSHY_PID='' BMC_IPMI_PID=''
   if [ -n "${BMC_DIR:-}" ]; then rm -rf "$BMC_DIR"; BMC_DIR=; fi
 }

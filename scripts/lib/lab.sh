@@ -5,6 +5,8 @@
 # (the Debian kernel + a busybox initramfs, see docs/lab.md). Sourced by scripts/lab; see `scripts/lab help`.
 # shellcheck source=scripts/lib/python.sh
 . "$(dirname "${BASH_SOURCE[0]}")/python.sh"
+# shellcheck source=scripts/lib/bmc.sh
+. "$(dirname "${BASH_SOURCE[0]}")/bmc.sh"
 
 LAB_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/lab" && pwd)
 LAB_VENV=.venv-test
@@ -307,25 +309,7 @@ CONF
   fi
 }
 
-lab_fru_hex() {
-  python3 - "$1" <<'PY'
-import sys
-fields = ["Dataverket Lab", "dvlab-vm", "DVLAB-1", "1.0", sys.argv[1], "", ""]
-body = bytes([0x01, 0x00, 0x00])
-for f in fields:
-    data = f.encode("ascii")
-    body += bytes([0xC0 | len(data)]) + data
-body += bytes([0xC1])
-while (len(body) + 1) % 8:
-    body += b"\x00"
-body = bytearray(body)
-body[1] = (len(body) + 1) // 8
-body.append((-sum(body)) & 0xFF)
-header = bytearray([0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00])
-header.append((-sum(header)) & 0xFF)
-print(" ".join("0x%02x" % b for b in bytes(header) + bytes(body)))
-PY
-}
+lab_fru_hex() { bmc_fru_hex "$1" dvlab-vm DVLAB-1; }
 
 # lab_ipmi VMDIR ARGS...: ipmitool against the VM's ipmi_sim (bounded: 2 tries of 1 s).
 lab_ipmi() {
