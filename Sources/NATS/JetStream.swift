@@ -32,6 +32,11 @@ public struct JetStream: Sendable {
             return try await createStream(config)
         } catch let error as JetStreamError where error.errCode == JetStreamError.streamNameInUse {
             return try await updateStream(config)
+        } catch let error as JetStreamError where error.errCode == JetStreamError.subjectsOverlap {
+            // Two clients creating the same stream at once: the loser can be told "subjects overlap" (by the stream
+            // the winner just made) rather than "name in use". If a stream of this name exists now, it is ours.
+            guard (try? await streamInfo(config.name)) != nil else { throw error }
+            return try await updateStream(config)
         }
     }
 

@@ -108,5 +108,7 @@ public struct JetStreamError: Error, Sendable, CustomStringConvertible {
     public static let streamNotFound = 10059
     public static let consumerNotFound = 10014
     public static let streamNameInUse = 10058
+    /// A stream with overlapping subjects exists (also what a concurrent create of the same stream may get).
+    public static let subjectsOverlap = 10065
     public static let streamWrongLastSequence = 10071
 }
