@@ -126,7 +126,7 @@ let package = Package(
         .target(
             name: "Nett",
             dependencies: [
-                "DataverketCore", "DataverketStore", "DataverketProcess",
+                "DataverketCore", "DataverketStore", "DataverketProcess", "DataverketBus", "Sentral",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -134,6 +134,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),

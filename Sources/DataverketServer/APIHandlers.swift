@@ -5,6 +5,7 @@ import Foundation
 #endif
 import Identitet
 import Maskin
+import Nett
 import DataverketAPI
 import DataverketCore
 import OpenAPIRuntime
@@ -19,6 +20,10 @@ struct APIHandlers: APIProtocol {
     let metrics: ServerMetrics
     /// Bare metal; nil where Maskin does not run (its operations answer 503).
     var maskin: MaskinPlane?
+    /// Nett's DNS records in PowerDNS; nil where DNS is not configured (`/v1/network/dns` answers 503).
+    var dns: DNSSyncService?
+    /// Nett's changesets and drift; nil where they do not run (their operations answer 503).
+    var nett: NettPlane?
 
     var scope: RequestScope {
         RequestScope.current ?? RequestScope(correlationID: ULID.make(), sourceAddress: nil, actor: OperationContext.anonymousActor,

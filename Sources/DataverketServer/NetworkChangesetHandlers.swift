@@ -2,33 +2,51 @@ import DataverketAPI
 import DataverketCore
 import Nett
 
-/// `/v1/network/changesets` and `/v1/network/drift`: intent applied as tasks, drift read back.
+/// `/v1/network/changesets` and `/v1/network/drift`: intents applied as tasks (device by device, confirmed commit,
+/// probes, rollback), drift read back from the devices, remediated or accepted.
 extension APIHandlers {
+    var nettPlane: NettPlane {
+        get throws {
+            guard let nett else { throw DataverketError(.unavailable, "Nett's changesets are not running in this server") }
+            return nett
+        }
+    }
+
     func listNetworkChangesets(_ input: Operations.ListNetworkChangesets.Input) async throws -> Operations.ListNetworkChangesets.Output {
-        throw DataverketError(.unavailable, "changesets are not wired yet")
+        let page = try await nettPlane.changesets.list(limit: input.query.limit, cursor: input.query.cursor)
+        return .ok(.init(body: .json(.init(items: try page.items.map(NetworkJSON.object), nextCursor: page.nextCursor))))
     }
 
     func createNetworkChangeset(_ input: Operations.CreateNetworkChangeset.Input) async throws -> Operations.CreateNetworkChangeset.Output {
-        throw DataverketError(.unavailable, "changesets are not wired yet")
+        guard case .json(let body) = input.body else { throw unsupportedBody }
+        let intent = try NetworkJSON.intent(body.intent, field: "intent")
+        let record = try await nettPlane.propose(intent, description: body.description, devices: body.devices,
+                                                 confirmWithin: body.confirmWithin ?? 120,
+                                                 context: scope.operation(idempotencyKey: input.headers.idempotencyKey))
+        return .accepted(.init(body: .json(try NetworkJSON.object(record))))
     }
 
     func getNetworkChangeset(_ input: Operations.GetNetworkChangeset.Input) async throws -> Operations.GetNetworkChangeset.Output {
-        throw DataverketError(.unavailable, "changesets are not wired yet")
+        .ok(.init(body: .json(try NetworkJSON.object(try await nettPlane.changesets.get(input.path.changeset)))))
     }
 
     func approveNetworkChangeset(_ input: Operations.ApproveNetworkChangeset.Input) async throws -> Operations.ApproveNetworkChangeset.Output {
-        throw DataverketError(.unavailable, "changesets are not wired yet")
+        let record = try await nettPlane.changesets.approve(input.path.changeset, context: scope.operation())
+        return .accepted(.init(body: .json(try NetworkJSON.object(record))))
     }
 
     func listNetworkDrift(_ input: Operations.ListNetworkDrift.Input) async throws -> Operations.ListNetworkDrift.Output {
-        throw DataverketError(.unavailable, "drift is not wired yet")
+        let items = try await nettPlane.drift(device: input.query.device)
+        return .ok(.init(body: .json(.init(items: try items.map(NetworkJSON.object)))))
     }
 
     func remediateNetworkDrift(_ input: Operations.RemediateNetworkDrift.Input) async throws -> Operations.RemediateNetworkDrift.Output {
-        throw DataverketError(.unavailable, "drift is not wired yet")
+        let record = try await nettPlane.remediate(device: input.path.device, context: scope.operation())
+        return .accepted(.init(body: .json(try NetworkJSON.object(record))))
     }
 
     func acceptNetworkDrift(_ input: Operations.AcceptNetworkDrift.Input) async throws -> Operations.AcceptNetworkDrift.Output {
-        throw DataverketError(.unavailable, "drift is not wired yet")
+        let record = try await nettPlane.accept(device: input.path.device, context: scope.operation())
+        return .accepted(.init(body: .json(try NetworkJSON.object(record))))
     }
 }

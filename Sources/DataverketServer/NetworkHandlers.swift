@@ -54,11 +54,13 @@ extension APIHandlers {
         let allocated = try await ipam.allocateAddress(
             in: body.prefix, vrf: body.vrf ?? IPAM.globalVRF, dnsName: body.dnsName, assignedTo: body.assignedTo, description: body.description,
             idempotencyKey: input.headers.idempotencyKey, context: scope.operation())
+        if allocated.dnsName != nil { dns?.kick() }
         return .created(.init(body: .json(try NetworkJSON.object(allocated))))
     }
 
     func releaseNetworkAddress(_ input: Operations.ReleaseNetworkAddress.Input) async throws -> Operations.ReleaseNetworkAddress.Output {
         try await ipam.releaseAddress(input.path.address, vrf: input.query.vrf ?? IPAM.globalVRF, context: scope.operation())
+        dns?.kick()
         return .noContent(.init())
     }
 

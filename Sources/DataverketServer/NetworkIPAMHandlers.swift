@@ -51,6 +51,7 @@ extension APIHandlers {
             status: body.status.flatMap { AllocationStatus(rawValue: $0.rawValue) } ?? .active, dnsName: body.dnsName,
             assignedTo: body.assignedTo, tenant: body.tenant, description: body.description)
         let created = try await ipam.createAddress(spec, context: scope.operation())
+        if created.dnsName != nil { dns?.kick() }
         return .created(.init(body: .json(try NetworkJSON.object(created))))
     }
 

@@ -52,6 +52,12 @@ public struct ServerConfiguration: Sendable {
     public var maskinSettings = MaskinSettings()
     /// Deadlines and the quarantine rule of the machine lifecycle.
     public var machineLifecycle = MachineLifecycle()
+    /// `DV_PDNS_*`, `DV_DNS_*`: the PowerDNS server Nett keeps the IPAM's DNS records in; none when unset.
+    public var dns: DNSConfiguration?
+    /// `DV_NETT_DEVICES`: the devices file (drivers per device, probe endpoints) Nett applies changesets to.
+    public var nettDevices: String?
+    /// How often Nett reads every device back for drift.
+    public var nettDriftInterval: Duration = .seconds(60)
 
     public var issuer: String { issuerOverride ?? "http://\(host):\(port)" }
     /// Requests per actor and route class, and destructive requests in flight per tenant.
@@ -79,8 +85,8 @@ public enum DataverketServer {
 
     /// The router: middleware (correlation + request log, metrics, problem+json, body guard) and every
     /// generated API operation.
-    public static func makeRouter(sentral: ControlPlane, identity: Identitet, maskin: MaskinPlane? = nil, metrics: ServerMetrics,
-                                  configuration: ServerConfiguration, logger: Logger) throws -> Router<DataverketRequestContext> {
+    public static func makeRouter(sentral: ControlPlane, identity: Identitet, maskin: MaskinPlane? = nil, dns: DNSSyncService? = nil,
+                                  nett: NettPlane? = nil, metrics: ServerMetrics, configuration: ServerConfiguration, logger: Logger) throws -> Router<DataverketRequestContext> {
         let router = Router(context: DataverketRequestContext.self)
         router.middlewares.add(RequestScopeMiddleware())
         router.middlewares.add(HTTPMetricsMiddleware(metrics: metrics))
@@ -88,7 +94,7 @@ public enum DataverketServer {
         router.middlewares.add(HeaderEncodingMiddleware())
         router.middlewares.add(BodyGuardMiddleware(maxBodyBytes: configuration.maxBodyBytes))
         router.middlewares.add(PageSecurityMiddleware())
-        try APIHandlers(sentral: sentral, identity: identity, metrics: metrics, maskin: maskin).registerHandlers(
+        try APIHandlers(sentral: sentral, identity: identity, metrics: metrics, maskin: maskin, dns: dns, nett: nett).registerHandlers(
             on: router, serverURL: URL(string: "/")!, configuration: openAPIConfiguration,
             middlewares: [AccessMiddleware(identity: identity, limiter: RateLimiter(policy: configuration.rateLimits), logger: logger)])
         return router
@@ -98,13 +104,13 @@ public enum DataverketServer {
     /// (outbox relay, projector, blocked-task resumer, Sentral's worker unless `worker` is false), the
     /// health listener and Sentral's heartbeat, housekeeping.
     public static func makeApplication(
-        sentral: ControlPlane, identity: Identitet, maskin: MaskinPlane? = nil, configuration: ServerConfiguration, logger: Logger,
-        bus: any Bus, worker: Bool = true, onListening: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in },
+        sentral: ControlPlane, identity: Identitet, maskin: MaskinPlane? = nil, dns: DNSSyncService? = nil, nett: NettPlane? = nil,
+        configuration: ServerConfiguration, logger: Logger, bus: any Bus, worker: Bool = true, onListening: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in },
         onBootListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         let metrics = ServerMetrics()
-        let router = try makeRouter(sentral: sentral, identity: identity, maskin: maskin, metrics: metrics, configuration: configuration,
-                                    logger: logger)
+        let router = try makeRouter(sentral: sentral, identity: identity, maskin: maskin, dns: dns, nett: nett, metrics: metrics,
+                                    configuration: configuration, logger: logger)
         let host = configuration.host
         var app = Application(
             router: router,
@@ -126,6 +132,13 @@ public enum DataverketServer {
                 app.addServices(service)
             }
         }
+        if let dns { app.addServices(dns) }
+        if let nett {
+            for service in nett.services(sentral: sentral, bus: bus, logger: logger, worker: worker && configuration.runsWorker,
+                                         driftInterval: configuration.nettDriftInterval) {
+                app.addServices(service)
+            }
+        }
         let instance = "sentral-\(ULID.make())"
         app.addServices(
             HeartbeatPublisher(bus: bus, logger: logger) {
@@ -144,16 +157,16 @@ public enum DataverketServer {
     /// Without `identity`, an Identitet with a throwaway master key is made (and migrated) over the same
     /// store; callers that need tokens pass their own and issue sessions from it.
     public static func withRunning<T: Sendable>(
-        sentral: ControlPlane, identity: Identitet? = nil, maskin: MaskinPlane? = nil, configuration: ServerConfiguration, logger: Logger,
-        bus: any Bus, worker: Bool = true, _ body: @escaping @Sendable (_ port: Int) async throws -> T
+        sentral: ControlPlane, identity: Identitet? = nil, maskin: MaskinPlane? = nil, dns: DNSSyncService? = nil,
+        nett: NettPlane? = nil, configuration: ServerConfiguration, logger: Logger, bus: any Bus, worker: Bool = true, _ body: @escaping @Sendable (_ port: Int) async throws -> T
     ) async throws -> T {
         var chosen = identity
         if chosen == nil { chosen = try await makeThrowawayIdentity(sentral, configuration) }
         guard let identity = chosen else { throw DataverketError(.internal, "no identity") }
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = try makeApplication(
-            sentral: sentral, identity: identity, maskin: maskin, configuration: configuration, logger: logger, bus: bus, worker: worker,
-            onListening: { _, port in portContinuation.yield(port) })
+            sentral: sentral, identity: identity, maskin: maskin, dns: dns, nett: nett, configuration: configuration, logger: logger,
+            bus: bus, worker: worker, onListening: { _, port in portContinuation.yield(port) })
         let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         return try await withThrowingTaskGroup(of: T?.self) { tasks in
             tasks.addTask {
@@ -210,15 +223,20 @@ public enum DataverketServer {
                 try await announceBootstrap(identity, configuration: configuration, logger: logger)
                 try await bus.provision()
                 let maskin = try maskinPlane(sentral: sentral, masterKey: masterKey, configuration: configuration, logger: logger)
+                let dns = dnsSyncService(sentral: sentral, configuration: configuration, logger: logger)
+                let nett = try nettPlane(sentral: sentral, configuration: configuration, logger: logger)
                 do {
-                    try await makeApplication(sentral: sentral, identity: identity, maskin: maskin, configuration: configuration,
+                    try await makeApplication(sentral: sentral, identity: identity, maskin: maskin, dns: dns, nett: nett,
+                                              configuration: configuration,
                                               logger: logger, bus: bus)
                         .runService()
                 } catch {
                     try? await maskin.connector.httpClient.shutdown()
+                    try? await dns?.sync.client.httpClient.shutdown()
                     throw error
                 }
                 try await maskin.connector.httpClient.shutdown()
+                try await dns?.sync.client.httpClient.shutdown()
             } catch {
                 await bus.close()
                 throw error
@@ -238,6 +256,13 @@ public enum DataverketServer {
             boot: BootConfiguration(publicURL: publicURL, assetsDirectory: configuration.bootAssets),
             connector: BMCConnector(httpClient: RedfishDriver.makeHTTPClient(), logger: logger), settings: configuration.maskinSettings,
             lifecycle: configuration.machineLifecycle, dhcpLeases: configuration.dhcpLeases, logger: logger)
+    }
+
+    /// Nett's changesets and drift over `sentral`, with the devices file when one is configured.
+    public static func nettPlane(sentral: ControlPlane, configuration: ServerConfiguration, logger: Logger) throws -> NettPlane {
+        let devices = try configuration.nettDevices.map { path throws(DataverketError) in NetworkDevices(catalog: try DeviceCatalog.load(path: path)) }
+        if let path = configuration.nettDevices { logger.info("network devices", metadata: ["file": "\(path)", "count": "\(devices?.targets.count ?? 0)"]) }
+        return NettPlane(sentral: sentral, devices: devices, logger: logger)
     }
 
     /// Opens the store, runs `body` while its backend runs, and closes the store however `body` ends.
@@ -307,6 +332,8 @@ public enum DataverketServer {
                 let services: [any Service] = [
                     sentral.worker(bus: bus, logger: logger, ackWait: configuration.workerAckWait, concurrency: configuration.workerConcurrency),
                     maskin.worker(sentral: sentral, bus: bus, logger: logger, ackWait: configuration.workerAckWait),
+                    try nettPlane(sentral: sentral, configuration: configuration, logger: logger)
+                        .worker(sentral: sentral, bus: bus, logger: logger, ackWait: configuration.workerAckWait),
                     HealthListener(registry: sentral.health, bus: bus, logger: logger),
                     HeartbeatPublisher(bus: bus, logger: logger) {
                         Heartbeat(service: "sentral", instance: instance, version: APIContract.version, datacenter: configuration.datacenter)

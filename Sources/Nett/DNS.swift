@@ -40,6 +40,8 @@ public struct PowerDNSClient: Sendable {
     private let apiKey: String
     private let http: HTTPClient
     private let timeout: TimeAmount
+    /// The caller's HTTP client (the caller shuts it down).
+    public var httpClient: HTTPClient { http }
 
     /// `httpClient` belongs to the caller.
     public init(baseURL: String, apiKey: String, httpClient: HTTPClient, serverID: String = "localhost", timeout: Duration = .seconds(10)) {
@@ -73,6 +75,14 @@ public struct PowerDNSClient: Sendable {
         if status == 404 || status == 422 { return nil }
         try check(status, body, "reading zone \(name)")
         return try JSONDecoder().decode(Zone.self, from: body)
+    }
+
+    /// The names of every zone PowerDNS holds.
+    func zoneNames() async throws -> [String] {
+        struct Listed: Codable { var name: String }
+        let (status, body) = try await request(.GET, "/zones")
+        try check(status, body, "listing zones")
+        return try JSONDecoder().decode([Listed].self, from: body).map(\.name)
     }
 
     func createZone(_ name: String) async throws {
@@ -201,14 +211,14 @@ public struct DNSSync: Sendable {
         return (sets.sorted(), outside.sorted())
     }
 
-    /// The record sets Nett manages, as PowerDNS has them, in `zones` (default: the forward zones and the reverse
-    /// zones the IPAM's addresses need).
+    /// The record sets Nett manages, as PowerDNS has them, in `zones` (default: the forward zones, the reverse
+    /// zones the IPAM's addresses need, and the reverse zones PowerDNS holds for networks of the IPAM's prefixes).
     public func records(zones: [String]? = nil) async throws -> [DNSRecordSet] {
         let names: [String]
         if let zones {
             names = zones
         } else {
-            names = managedZones(try await desired().sets)
+            names = try await managedZones(try await desired().sets)
         }
         var found: [DNSRecordSet] = []
         for zone in names {
@@ -221,8 +231,45 @@ public struct DNSSync: Sendable {
         return found.sorted()
     }
 
-    private func managedZones(_ sets: [DNSRecordSet]) -> [String] {
-        Array(Set(forwardZones + sets.map(\.zone))).sorted()
+    /// The forward zones, the zones of `sets`, and the reverse zones PowerDNS already holds for networks of the IPAM's
+    /// prefixes: there the PTRs of released addresses remain to be deleted, also once a zone's last address is gone.
+    private func managedZones(_ sets: [DNSRecordSet]) async throws -> [String] {
+        var zones = Set(forwardZones + sets.map(\.zone))
+        let reverse = try await client.zoneNames().map(Self.qualified).filter { !zones.contains($0) && Self.reverseNetwork($0) != nil }
+        if !reverse.isEmpty {
+            var prefixes: [CIDR] = []
+            var cursor: String?
+            for _ in 0..<10_000 {
+                let page = try await ipam.prefixes(limit: 500, cursor: cursor)
+                prefixes += page.items.map(\.prefix)
+                guard let next = page.nextCursor else { break }
+                cursor = next
+            }
+            for zone in reverse {
+                if let network = Self.reverseNetwork(zone), prefixes.contains(where: { $0.overlaps(network) }) { zones.insert(zone) }
+            }
+        }
+        return zones.sorted()
+    }
+
+    /// The network of a reverse zone as Nett makes them (`c.b.a.in-addr.arpa.` → `a.b.c.0/24`, 16 nibbles under
+    /// `ip6.arpa.` → a /64); nil for any other name.
+    static func reverseNetwork(_ zone: String) -> CIDR? {
+        let labels = zone.split(separator: ".").map(String.init)
+        if labels.count == 5, labels.suffix(2) == ["in-addr", "arpa"] {
+            let octets = labels.prefix(3).reversed().compactMap { UInt8($0) }
+            guard octets.count == 3, labels.prefix(3).allSatisfy({ $0 == String(UInt8($0) ?? 0) }) else { return nil }
+            return CIDR("\(octets[0]).\(octets[1]).\(octets[2]).0/24")
+        }
+        if labels.count == 18, labels.suffix(2) == ["ip6", "arpa"] {
+            var value: UInt128 = 0
+            for nibble in labels.prefix(16).reversed() {
+                guard nibble.count == 1, let digit = UInt8(nibble, radix: 16) else { return nil }
+                value = value << 4 | UInt128(digit)
+            }
+            return CIDR(containing: IPAddress(v6: value << 64), length: 64)
+        }
+        return nil
     }
 
     /// Makes PowerDNS hold exactly the desired record sets (of those Nett manages).
@@ -230,7 +277,7 @@ public struct DNSSync: Sendable {
     public func sync() async throws -> DNSSyncResult {
         let (wanted, outside) = try await desired()
         var result = DNSSyncResult(outsideZones: outside)
-        let zones = managedZones(wanted)
+        let zones = try await managedZones(wanted)
         for zone in zones where try await client.zone(zone) == nil {
             try await client.createZone(zone)
             result.zonesCreated.append(zone)

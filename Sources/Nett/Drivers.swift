@@ -81,97 +81,62 @@ public struct NftablesRenderer: ConfigRenderer {
     }
 }
 
-/// nftables on Linux as a `NetworkDriver` for one table (`inet dataverket`), in a network namespace or the host's:
-/// a replace-style candidate is applied atomically with `nft -f` (the table is deleted and recreated in one
-/// transaction), read back with `nft -j`; confirmed commit is emulated with a checkpoint and a timer.
-public actor NftablesDriver: NetworkDriver {
+/// What a replace-style platform offers the generic driver: read what runs, check a candidate without applying it,
+/// and replace what runs with a configuration in one step. Confirmed commit, rollback and the diff are built on top
+/// of these by `ReplaceDriver` (checkpoint, timer, rollback), for platforms that have no confirmed commit of their own.
+public protocol ConfigBackend: Sendable {
+    var device: String { get }
+    func facts() async throws -> [String: String]
+    /// The running configuration in the renderer's format ("" when there is none).
+    func read() async throws -> String
+    /// Refuses a candidate the platform would not accept, with the platform's reason.
+    func check(_ candidate: String) async throws
+    /// Replaces the running configuration with `config` as one transaction.
+    func load(_ config: String) async throws
+    /// The lines that count when comparing configurations (what the platform adds by itself is dropped).
+    func normalize(_ text: String) -> [String]
+}
+
+/// A `NetworkDriver` over a replace-style `ConfigBackend`: the candidate is staged after the platform checked it,
+/// a commit records a checkpoint first and, with `confirmWithin`, rolls itself back unless confirmed in time.
+public actor ReplaceDriver<Backend: ConfigBackend>: NetworkDriver {
     public nonisolated let device: String
-    public let namespace: String?
-    public let table: String
+    public let backend: Backend
     private var candidate: String?
     private var checkpoint: String?
     private var confirmTimer: Task<Void, Never>?
     private var lastRollbackError: String?
 
-    public init(device: String, namespace: String?, table: String = "dataverket") {
-        self.device = device
-        self.namespace = namespace
-        self.table = table
+    public init(_ backend: Backend) {
+        self.backend = backend
+        self.device = backend.device
     }
 
-    private func nft(_ arguments: [String]) async throws -> SubprocessResult {
-        let executable = namespace == nil ? "/usr/sbin/nft" : "/usr/sbin/ip"
-        let full = namespace.map { ["netns", "exec", $0, "/usr/sbin/nft"] + arguments } ?? arguments
-        guard let result = try await runSubprocess(executable, full, environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"],
-                                                   timeout: .seconds(20)) else {
-            throw DataverketError(.unavailable, "nft on \(device) did not finish within 20 s")
-        }
-        return result
-    }
+    public func facts() async throws -> [String: String] { try await backend.facts() }
 
-    public func facts() async throws -> [String: String] {
-        let version = try await nft(["--version"])
-        return ["device": device, "platform": "nftables", "version": version.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
-                "namespace": namespace ?? "-", "table": "inet \(table)"]
-    }
-
-    /// The table as nft prints it; empty when there is none.
-    public func runningConfig() async throws -> String {
-        let result = try await nft(["list", "table", "inet", table])
-        if result.status != 0 {
-            if result.stderr.contains("No such file or directory") { return "" }
-            throw DataverketError(.unavailable, "nft list on \(device) failed: \(Self.firstLine(result.stderr))")
-        }
-        return result.stdout
-    }
-
-    /// The rules of the table's chains as nft's JSON reports them (`nft -j`): chain name and rule handle per rule.
-    public func rules() async throws -> [(chain: String, handle: Int, comment: String?)] {
-        let result = try await nft(["-j", "list", "table", "inet", table])
-        guard result.status == 0 else { return [] }
-        guard let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
-              let items = object["nftables"] as? [[String: Any]] else {
-            throw DataverketError(.unavailable, "nft -j on \(device) printed something that is not nftables JSON")
-        }
-        return items.compactMap { item in
-            guard let rule = item["rule"] as? [String: Any], let chain = rule["chain"] as? String, let handle = rule["handle"] as? Int else {
-                return nil
-            }
-            return (chain, handle, rule["comment"] as? String)
-        }
-    }
+    public func runningConfig() async throws -> String { try await backend.read() }
 
     public func stage(_ candidate: String, mode: StageMode) async throws {
         guard mode == .replace else {
-            throw DataverketError.invalid("mode", "the nftables driver replaces its table as a whole; merge is not supported")
+            throw DataverketError.invalid("mode", "the driver for \(device) replaces its configuration as a whole; merge is not supported")
         }
-        guard candidate.contains("table inet \(table)") else {
-            throw DataverketError.invalid("candidate", "the candidate must define table inet \(table)")
-        }
-        // Check it without applying (`nft -c`) so a broken candidate is refused at staging, with nft's reason.
-        let check = try await apply(candidate, dryRun: true)
-        guard check.status == 0 else {
-            throw DataverketError.invalid("candidate", "nft refuses the candidate for \(device): \(Self.firstLine(check.stderr))")
-        }
+        try await backend.check(candidate)
         self.candidate = candidate
     }
 
     public func diff() async throws -> [String] {
         guard let candidate else { return [] }
-        let running = try await runningConfig()
-        return Self.lineDiff(normalize(running), normalize(candidate))
+        return lineDiff(backend.normalize(try await backend.read()), backend.normalize(candidate))
     }
 
     public func commit(confirmWithin: Duration?) async throws {
         guard let candidate else { throw DataverketError(.conflict, "nothing is staged on \(device)") }
-        let running = try await runningConfig()
-        let result = try await apply(candidate, dryRun: false)
-        guard result.status == 0 else {
-            throw DataverketError(.unavailable, "nft could not apply the candidate on \(device): \(Self.firstLine(result.stderr))")
-        }
+        let running = try await backend.read()
+        try await backend.load(candidate)
         checkpoint = running
         self.candidate = nil
         confirmTimer?.cancel()
+        confirmTimer = nil
         if let confirmWithin {
             confirmTimer = Task { [weak self] in
                 try? await Task.sleep(for: confirmWithin)
@@ -200,16 +165,7 @@ public actor NftablesDriver: NetworkDriver {
         confirmTimer?.cancel()
         confirmTimer = nil
         guard let checkpoint else { throw DataverketError(.conflict, "no commit on \(device) to roll back") }
-        let script: String
-        if checkpoint.isEmpty {
-            script = "table inet \(table)\ndelete table inet \(table)\n"
-        } else {
-            script = "table inet \(table)\ndelete table inet \(table)\n" + checkpoint
-        }
-        let result = try await load(script, dryRun: false)
-        guard result.status == 0 else {
-            throw DataverketError(.unavailable, "rollback on \(device) failed: \(Self.firstLine(result.stderr))")
-        }
+        try await backend.load(checkpoint)
         self.checkpoint = nil
     }
 
@@ -219,41 +175,133 @@ public actor NftablesDriver: NetworkDriver {
 
     /// Whether a timer-driven rollback failed (and why).
     public var rollbackError: String? { lastRollbackError }
+}
 
-    /// Replaces the table atomically: the script declares it (so the delete never fails), deletes it, recreates it.
-    private func apply(_ candidate: String, dryRun: Bool) async throws -> SubprocessResult {
-        try await load("table inet \(table)\ndelete table inet \(table)\n" + candidate, dryRun: dryRun)
+/// nftables on Linux, one table (`inet dataverket`), in a network namespace or the host's: a candidate is applied
+/// atomically with `nft -f` (the table is deleted and recreated in one transaction), checked with `nft -c`, read back
+/// with `nft list` / `nft -j`.
+public struct Nftables: ConfigBackend {
+    public let device: String
+    public let namespace: String?
+    public let table: String
+
+    public init(device: String, namespace: String?, table: String = "dataverket") {
+        self.device = device
+        self.namespace = namespace
+        self.table = table
     }
 
-    private func load(_ script: String, dryRun: Bool) async throws -> SubprocessResult {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("dv-nft-\(ULID.make()).nft").path
-        guard FileManager.default.createFile(atPath: path, contents: Data(script.utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw DataverketError(.internal, "cannot write the nft script")
+    private func nft(_ arguments: [String]) async throws -> SubprocessResult {
+        try await runInNamespace(namespace, "/usr/sbin/nft", arguments, device: device)
+    }
+
+    public func facts() async throws -> [String: String] {
+        let version = try await nft(["--version"])
+        return ["device": device, "platform": "nftables", "version": version.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+                "namespace": namespace ?? "-", "table": "inet \(table)"]
+    }
+
+    /// The table as nft prints it; empty when there is none.
+    public func read() async throws -> String {
+        let result = try await nft(["list", "table", "inet", table])
+        if result.status != 0 {
+            if result.stderr.contains("No such file or directory") { return "" }
+            throw DataverketError(.unavailable, "nft list on \(device) failed: \(firstLine(result.stderr))")
         }
+        return result.stdout
+    }
+
+    /// The rules of the table's chains as nft's JSON reports them (`nft -j`): chain name and rule handle per rule.
+    public func rules() async throws -> [(chain: String, handle: Int, comment: String?)] {
+        let result = try await nft(["-j", "list", "table", "inet", table])
+        guard result.status == 0 else { return [] }
+        guard let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
+              let items = object["nftables"] as? [[String: Any]] else {
+            throw DataverketError(.unavailable, "nft -j on \(device) printed something that is not nftables JSON")
+        }
+        return items.compactMap { item in
+            guard let rule = item["rule"] as? [String: Any], let chain = rule["chain"] as? String, let handle = rule["handle"] as? Int else {
+                return nil
+            }
+            return (chain, handle, rule["comment"] as? String)
+        }
+    }
+
+    public func check(_ candidate: String) async throws {
+        guard candidate.contains("table inet \(table)") else {
+            throw DataverketError.invalid("candidate", "the candidate must define table inet \(table)")
+        }
+        let check = try await replace(with: candidate, dryRun: true)
+        guard check.status == 0 else {
+            throw DataverketError.invalid("candidate", "nft refuses the candidate for \(device): \(firstLine(check.stderr))")
+        }
+    }
+
+    public func load(_ config: String) async throws {
+        let result = try await replace(with: config, dryRun: false)
+        guard result.status == 0 else {
+            throw DataverketError(.unavailable, "nft could not apply the configuration on \(device): \(firstLine(result.stderr))")
+        }
+    }
+
+    /// Replaces the table atomically: the script declares it (so the delete never fails), deletes it, recreates it.
+    private func replace(with config: String, dryRun: Bool) async throws -> SubprocessResult {
+        let path = try temporaryFile("nft", "table inet \(table)\ndelete table inet \(table)\n" + config)
         defer { try? FileManager.default.removeItem(atPath: path) }
         return try await nft(dryRun ? ["-c", "-f", path] : ["-f", path])
     }
 
-    private func normalize(_ text: String) -> [String] {
-        text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    public func normalize(_ text: String) -> [String] { significantLines(text) }
+}
+
+public typealias NftablesDriver = ReplaceDriver<Nftables>
+
+extension ReplaceDriver where Backend == Nftables {
+    public init(device: String, namespace: String?, table: String = "dataverket") {
+        self.init(Nftables(device: device, namespace: namespace, table: table))
     }
 
-    static func firstLine(_ text: String) -> String {
-        text.split(separator: "\n").first { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map(String.init) ?? "no output"
-    }
+    public func rules() async throws -> [(chain: String, handle: Int, comment: String?)] { try await backend.rules() }
+}
 
-    /// Lines only in `old` (`- …`) and only in `new` (`+ …`), in their order.
-    static func lineDiff(_ old: [String], _ new: [String]) -> [String] {
-        var remaining = Dictionary(new.map { ($0, 1) }, uniquingKeysWith: +)
-        var removed: [String] = []
-        for line in old {
-            if let count = remaining[line], count > 0 { remaining[line] = count - 1 } else { removed.append("- " + line) }
-        }
-        var kept = Dictionary(old.map { ($0, 1) }, uniquingKeysWith: +)
-        var added: [String] = []
-        for line in new {
-            if let count = kept[line], count > 0 { kept[line] = count - 1 } else { added.append("+ " + line) }
-        }
-        return removed + added
+/// Runs a tool in a network namespace (`ip netns exec`) or the host's, with a bounded wait.
+func runInNamespace(_ namespace: String?, _ executable: String, _ arguments: [String], device: String,
+                    timeout: Duration = .seconds(20)) async throws -> SubprocessResult {
+    let full = namespace.map { ["netns", "exec", $0, executable] + arguments } ?? arguments
+    guard let result = try await runSubprocess(namespace == nil ? executable : "/usr/sbin/ip", full,
+                                               environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"], timeout: timeout) else {
+        throw DataverketError(.unavailable, "\(executable.split(separator: "/").last.map(String.init) ?? executable) on \(device) did not finish within \(timeout)")
     }
+    return result
+}
+
+func temporaryFile(_ kind: String, _ contents: String) throws -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("dv-\(kind)-\(ULID.make())").path
+    guard FileManager.default.createFile(atPath: path, contents: Data(contents.utf8), attributes: [.posixPermissions: 0o600]) else {
+        throw DataverketError(.internal, "cannot write a temporary \(kind) file")
+    }
+    return path
+}
+
+func significantLines(_ text: String) -> [String] {
+    text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+}
+
+func firstLine(_ text: String) -> String {
+    text.split(separator: "\n").first { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map(String.init) ?? "no output"
+}
+
+/// Lines only in `old` (`- …`) and only in `new` (`+ …`), in their order.
+func lineDiff(_ old: [String], _ new: [String]) -> [String] {
+    var remaining = Dictionary(new.map { ($0, 1) }, uniquingKeysWith: +)
+    var removed: [String] = []
+    for line in old {
+        if let count = remaining[line], count > 0 { remaining[line] = count - 1 } else { removed.append("- " + line) }
+    }
+    var kept = Dictionary(old.map { ($0, 1) }, uniquingKeysWith: +)
+    var added: [String] = []
+    for line in new {
+        if let count = kept[line], count > 0 { kept[line] = count - 1 } else { added.append("+ " + line) }
+    }
+    return removed + added
 }

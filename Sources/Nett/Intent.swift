@@ -112,21 +112,33 @@ public struct NetworkIntent: Codable, Sendable, Hashable {
                 self.asn = asn
             }
         }
+        /// A routed point-to-point interface outside the intent's networks (towards an upstream).
+        public struct Uplink: Codable, Sendable, Hashable {
+            public var interface: String
+            /// Address with prefix length (`198.51.100.2/30`).
+            public var address: String
+            public init(interface: String, address: String) {
+                self.interface = interface
+                self.address = address
+            }
+        }
         public var name: String
         public var asn: Int?
         /// The router's own address towards its BGP peers (what their sessions must name).
         public var routerID: String?
         public var interfaces: [Interface]?
+        public var uplinks: [Uplink]?
         public var bgp: [Session]?
         /// True for routers outside Dataverket's control (upstreams): checked for matching sessions, never configured.
         public var external: Bool?
 
-        public init(name: String, asn: Int? = nil, routerID: String? = nil, interfaces: [Interface]? = nil, bgp: [Session]? = nil,
-                    external: Bool? = nil) {
+        public init(name: String, asn: Int? = nil, routerID: String? = nil, interfaces: [Interface]? = nil, uplinks: [Uplink]? = nil,
+                    bgp: [Session]? = nil, external: Bool? = nil) {
             self.name = name
             self.asn = asn
             self.routerID = routerID
             self.interfaces = interfaces
+            self.uplinks = uplinks
             self.bgp = bgp
             self.external = external
         }
@@ -343,6 +355,16 @@ public enum IntentVerifier {
                 }
                 if network.gateway != text { claim(address, object, &addressOwner, &problems) }
                 routerByAddress[text] = router
+            }
+            for uplink in router.uplinks ?? [] {
+                let object = "router \(router.name) uplink \(uplink.interface)"
+                let parts = uplink.address.split(separator: "/")
+                if parts.count != 2 || IPAddress(String(parts[0])) == nil || Int(parts[1]) == nil {
+                    problem("malformed-address", "\(object): '\(uplink.address)' is not an address with a prefix length", ["router \(router.name)"])
+                }
+                if uplink.interface.isEmpty || uplink.interface.utf8.count > 15 || uplink.interface.contains(where: { $0 == " " || $0 == "/" }) {
+                    problem("malformed-interface", "\(object): an interface name has 1–15 characters, no spaces or slashes", ["router \(router.name)"])
+                }
             }
         }
         for router in routers {

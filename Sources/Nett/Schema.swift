@@ -106,5 +106,15 @@ public enum NettSchema {
                 """,
             ]
         ),
+        Migration(
+            context: "nett", version: 2, name: "changesets: intents applied as tasks, with their plans and rollout reports",
+            statements: [
+                """
+                CREATE TABLE ${nett.changesets} (
+                    id TEXT PRIMARY KEY, status TEXT NOT NULL, idempotency_key TEXT UNIQUE, body TEXT NOT NULL, created_at BIGINT NOT NULL)
+                """,
+                "CREATE INDEX nett_changesets_status_idx ON ${nett.changesets} (status, id)",
+            ]
+        ),
     ]
 }

@@ -7,6 +7,10 @@
 . "$(dirname "${BASH_SOURCE[0]}")/python.sh"
 # shellcheck source=scripts/lib/bmc.sh
 . "$(dirname "${BASH_SOURCE[0]}")/bmc.sh"
+# shellcheck source=scripts/lib/netlab.sh
+. "$(dirname "${BASH_SOURCE[0]}")/netlab.sh"
+# shellcheck source=scripts/lib/fabric.sh
+. "$(dirname "${BASH_SOURCE[0]}")/fabric.sh"
 
 LAB_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/lab" && pwd)
 LAB_VENV=.venv-test
@@ -377,6 +381,9 @@ usage: scripts/lab COMMAND [OPTIONS]
                         freeze it (SIGSTOP: connections hang, for timeout tests) and thaw it
   power on|off|status NAME --state DIR [--boot pxe|disk]
                         drive one VM through its BMC (ipmitool or curl), as Maskin would
+  fabric up|down|status|exec [--state DIR] [--prefix P]
+                        the network lab (Nett): OVS leaves, FRR + nftables border, upstream, hosts in
+                        network namespaces; see `scripts/lab fabric help`
   selftest [--vms N] [--timeout S]
                         up + a throwaway boot service (scripts/lib/lab/fake-boot-service.py) + power on
                         every VM through its BMC + wait for each to fetch script, config, post the
@@ -889,6 +896,7 @@ lab_main() {
     power) lab_power_cmd "$@" ;;
     dnsmasq) lab_dnsmasq_cmd "$@" ;;
     selftest) lab_selftest "$@" ;;
+    fabric) fabric_main "$@" ;;
     help | -h | --help) lab_usage ;;
     *) lab_usage >&2; exit 2 ;;
   esac

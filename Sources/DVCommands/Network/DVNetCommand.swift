@@ -4,9 +4,9 @@ import ArgumentParser
 public struct DVNetCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "dvnet",
-        abstract: "Dataverket networks: VRFs, prefixes, addresses, VLANs and ASNs (IPAM), network intent plans and rendered device configs.",
-        subcommands: [VRFCommand.self, PrefixCommand.self, IPCommand.self, VLANCommand.self, ASNCommand.self, NetworkPlanCommand.self,
-                      NetworkRender.self])
+        abstract: "Dataverket networks: VRFs, prefixes, addresses, VLANs and ASNs (IPAM), DNS records, network intent: plan, apply (changesets), drift, rendered device configs.",
+        subcommands: [VRFCommand.self, PrefixCommand.self, IPCommand.self, VLANCommand.self, ASNCommand.self, DNSCommand.self,
+                      NetworkPlanCommand.self, NetworkApply.self, ChangesetCommand.self, DriftCommand.self, NetworkRender.self])
 
     public init() {}
 }

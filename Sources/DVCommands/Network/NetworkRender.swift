@@ -2,16 +2,18 @@ import ArgumentParser
 import Foundation
 import Nett
 
-/// `dvnet render -f INTENT.yaml --device D --platform sonic|eos|nftables`
+/// `dvnet render -f INTENT.yaml --device D --platform sonic|eos|ovs|frr|nftables`
 struct NetworkRender: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "render", abstract: "Render one device's configuration from an intent, locally (SONiC config_db.json, EOS, nftables).")
+        commandName: "render", abstract: "Render one device's configuration from an intent, locally (SONiC config_db.json, EOS, Open vSwitch ports, FRR frr.conf, nftables).")
     @Option(name: .shortAndLong, help: "The intent (YAML or JSON).") var file: String
     @Option(help: "The device (switch or router name).") var device: String
-    @Option(help: "sonic, eos or nftables.") var platform: String
+    @Option(help: "sonic, eos, ovs, frr or nftables.") var platform: String
 
     func validate() throws {
-        guard ["sonic", "eos", "nftables"].contains(platform) else { throw ValidationError("--platform must be sonic, eos or nftables") }
+        guard ["sonic", "eos", "ovs", "frr", "nftables"].contains(platform) else {
+            throw ValidationError("--platform must be sonic, eos, ovs, frr or nftables")
+        }
     }
 
     func run() throws {
@@ -26,6 +28,8 @@ struct NetworkRender: ParsableCommand {
         let renderer: any ConfigRenderer = switch platform {
         case "sonic": SONiCRenderer()
         case "eos": EOSRenderer()
+        case "ovs": OVSRenderer()
+        case "frr": FRRRenderer()
         default: NftablesRenderer()
         }
         let text = try renderer.render(intent, device: device)

@@ -20,17 +20,17 @@ struct WaitOptions: ParsableArguments {
     }
 
     /// Polls until the task is finished (bounded by the timeout); fails unless it succeeded.
-    func wait(for id: String, api: API, format: OutputFormat) async throws {
+    func wait(for id: String, api: API, format: OutputFormat, quiet: Bool = false) async throws {
         let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
         let rounds = Int(timeout / interval) + 2
         for _ in 0..<rounds {
             let task = try await api.call { try await $0.getTask(path: .init(task: id)).ok.body.json }
             switch task.state {
             case .succeeded:
-                try Render.one(task, format)
+                if !quiet { try Render.one(task, format) }
                 return
             case .failed, .cancelled:
-                try Render.one(task, format)
+                if !quiet { try Render.one(task, format) }
                 throw CommandFailure(message: "task \(id) \(task.state.rawValue): \(task.reason ?? "no reason given")")
             case .queued, .running, .blocked:
                 if ContinuousClock.now >= deadline { break }

@@ -3,6 +3,7 @@ import Foundation
 import Identitet
 import Maskin
 import Logging
+import Nett
 
 /// `dataverket`: the server binary.
 public struct DataverketCommand: AsyncParsableCommand {
@@ -42,6 +43,7 @@ struct StoreOptions: ParsableArguments {
         configuration.bootURL = value("DV_BOOT_URL")
         configuration.bootAssets = value("DV_BOOT_ASSETS")
         configuration.dhcpLeases = value("DV_MASKIN_DHCP_LEASES")
+        configuration.nettDevices = value("DV_NETT_DEVICES")
         return configuration
     }
 
@@ -66,6 +68,16 @@ struct StoreOptions: ParsableArguments {
         if let claim = value("DV_OIDC_USERNAME_CLAIM") { provider.usernameClaim = claim }
         if let claim = value("DV_OIDC_GROUPS_CLAIM") { provider.groupsClaim = claim }
         return provider
+    }
+
+    /// The PowerDNS server Nett keeps DNS records in, from `DV_PDNS_URL`, `DV_PDNS_API_KEY_FILE`, `DV_DNS_ZONES`,
+    /// `DV_PDNS_SERVER_ID`, `DV_DNS_SYNC_INTERVAL`; nil when `DV_PDNS_URL` is unset.
+    func dnsConfiguration() throws -> DNSConfiguration? {
+        do {
+            return try DNSConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
+        } catch {
+            throw ValidationError(error.message)
+        }
     }
 
     func logger() throws -> Logger {

@@ -5,7 +5,10 @@ import Foundation
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the server (API, task runner, outbox relay).",
-        discussion: "Embedded SQLite and an in-process bus by default; DV_DATABASE_URL selects PostgreSQL, DV_NATS_URL NATS JetStream.")
+        discussion: """
+            Embedded SQLite and an in-process bus by default; DV_DATABASE_URL selects PostgreSQL, DV_NATS_URL NATS JetStream. \
+            DV_PDNS_URL, DV_PDNS_API_KEY_FILE and DV_DNS_ZONES keep the IPAM's DNS records in PowerDNS.
+            """)
 
     @Option(help: "Address to listen on, HOST:PORT.")
     var listen: String = "127.0.0.1:8080"
@@ -23,6 +26,7 @@ struct Serve: AsyncParsableCommand {
         var configuration = store.serverConfiguration(host: host, port: port)
         configuration.runsWorker = !noWorker
         configuration.upstreamIdentity = try store.upstreamIdentity()
+        configuration.dns = try store.dnsConfiguration()
         if noWorker, configuration.natsURL == nil {
             throw ValidationError("--no-worker needs DV_NATS_URL: with the in-process bus no other process could run the tasks")
         }
