@@ -98,7 +98,20 @@ public struct PowerDNSClient: Sendable {
         try check(status, response, "changing \(rrsets.count) record sets of zone \(zone)")
     }
 
+    /// Every request Nett sends is idempotent (reads, zone creation answered 409 when done, `REPLACE`/`DELETE` patches),
+    /// so a 5xx — e.g. PowerDNS's SQLite backend answering "database is locked" to concurrent writers — is retried
+    /// up to three times, after about 50, 100 and 200 ms; the last answer is returned.
     private func request(_ method: HTTPMethod, _ path: String, body: Data? = nil) async throws -> (Int, Data) {
+        var attempt = 0
+        while true {
+            let (status, data) = try await send(method, path, body: body)
+            guard status >= 500, attempt < 3 else { return (status, data) }
+            try await Task.sleep(for: .milliseconds((50 << attempt) + Int.random(in: 0..<25)))
+            attempt += 1
+        }
+    }
+
+    private func send(_ method: HTTPMethod, _ path: String, body: Data?) async throws -> (Int, Data) {
         var request = HTTPClientRequest(url: "\(baseURL)/api/v1/servers/\(serverID)\(path)")
         request.method = method
         request.headers.add(name: "X-API-Key", value: apiKey)

@@ -128,8 +128,8 @@ extension PowerDNSClient {
 
 /// Runs `DNSSync.sync()` every `interval`, and soon after `kick()` (an address was allocated or released), so
 /// PowerDNS follows the IPAM. A failed sync (PowerDNS or the store unreachable) is logged and retried after 1 s, 2 s,
-/// 4 s, … (at most the interval); it never ends the service. It lives exactly as long as its `run()`: graceful shutdown cancels the wait
-/// and any sync in flight, and the service does not run again.
+/// 4 s, … (at most the interval); it never ends the service. It lives exactly as long as its `run()`: graceful
+/// shutdown (or cancellation) ends the wait and any sync in flight, and the service does not run again.
 public struct DNSSyncService: Service {
     public let sync: DNSSync
     public let interval: Duration
@@ -145,8 +145,8 @@ public struct DNSSyncService: Service {
         (kicks, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// The service for `configuration` over `ipam`, talking to PowerDNS through `httpClient` (the caller's, which it
-    /// shuts down after `run()` ends).
+    /// The service for `configuration` over `ipam`, talking to PowerDNS through `httpClient`, which stays the caller's:
+    /// the caller shuts it down after `run()` has ended.
     public init(configuration: DNSConfiguration, ipam: IPAM, httpClient: HTTPClient, logger: Logger) {
         let client = PowerDNSClient(baseURL: configuration.url, apiKey: configuration.apiKey, httpClient: httpClient,
                                     serverID: configuration.serverID)
