@@ -297,7 +297,7 @@ let package = Package(
             dependencies: [
                 "Maskin", "Inventar", "Nett", .product(name: "Crypto", package: "swift-crypto"), .product(name: "X509", package: "swift-certificates"),
                 "DataverketCore", "DataverketStore", "Sentral", "DataverketServer", "DataverketClient",
-                "DataverketAPI", "DVCommands", "DataverketBus", "Identitet", "NATS",
+                "DataverketAPI", "DVCommands", "DataverketBus", "Identitet", "NATS", "DataverketProcess",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -199,15 +199,20 @@ public struct NettPlane: Sendable {
     /// Verifies the intent, plans it per device, and queues it (or, for `accept`, waits for approval).
     public func propose(_ intent: NetworkIntent, kind: String = "apply", description: String? = nil, devices only: [String]? = nil,
                         confirmWithin: Int = 120, needsApproval: Bool = false, context: OperationContext) async throws -> ChangesetRecord {
-        let devices = try requireDevices()
         let report = IntentVerifier.verify(intent)
+        if !report.ok {
+            // The verdict comes before anything else, devices included: a 422 naming every problem.
+            return try await changesets.create(intent, kind: kind, description: description, devices: only, confirmWithin: confirmWithin,
+                                               plan: [], needsApproval: needsApproval, context: context)
+        }
+        let devices = try requireDevices()
         if let only {
             let known = Set(devices.targets(for: intent).map(\.name))
             for name in only where !known.contains(name) {
                 throw DataverketError.invalid("devices", "\(name) is not a device of this intent with a driver (\(known.sorted().joined(separator: ", ")))")
             }
         }
-        let plan = report.ok ? await Rollout(devices: devices, logger: logger).plan(intent, only: only.map(Set.init)) : []
+        let plan = await Rollout(devices: devices, logger: logger).plan(intent, only: only.map(Set.init))
         return try await changesets.create(intent, kind: kind, description: description, devices: only, confirmWithin: confirmWithin,
                                            plan: plan, needsApproval: needsApproval, context: context)
     }

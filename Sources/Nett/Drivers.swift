@@ -251,7 +251,34 @@ public struct Nftables: ConfigBackend {
         return try await nft(dryRun ? ["-c", "-f", path] : ["-f", path])
     }
 
-    public func normalize(_ text: String) -> [String] { significantLines(text) }
+    public func normalize(_ text: String) -> [String] { Self.canonical(text) }
+
+    /// nft's listing, comparable with the renderer's: lines trimmed, a set's `elements = { … }` (which nft wraps and
+    /// reorders) on one line in sorted order.
+    public static func canonical(_ text: String) -> [String] {
+        var lines: [String] = []
+        var pending: String?
+        for line in significantLines(text) {
+            if var open = pending {
+                open += " " + line
+                pending = open.contains("}") ? nil : open
+                if pending == nil { lines.append(sortedElements(open)) }
+            } else if line.hasPrefix("elements = {") && !line.contains("}") {
+                pending = line
+            } else {
+                lines.append(line.hasPrefix("elements = {") ? sortedElements(line) : line)
+            }
+        }
+        if let pending { lines.append(pending) }
+        return lines
+    }
+
+    static func sortedElements(_ line: String) -> String {
+        guard let open = line.firstIndex(of: "{"), let close = line.lastIndex(of: "}") else { return line }
+        let items = line[line.index(after: open)..<close].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }.sorted()
+        return "elements = { \(items.joined(separator: ", ")) }"
+    }
 }
 
 public typealias NftablesDriver = ReplaceDriver<Nftables>

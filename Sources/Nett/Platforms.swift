@@ -297,7 +297,7 @@ public struct FRRouting: ConfigBackend {
 
     private static let environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/frr"]
 
-    func vtysh(_ commands: [String]) async throws -> String {
+    public func vtysh(_ commands: [String]) async throws -> String {
         var arguments = ["--vty_socket", vtySocket]
         if let namespace { arguments += ["-N", namespace] }
         for command in commands { arguments += ["-c", command] }

@@ -420,10 +420,13 @@ public enum DriftDetector {
             }
             return objects(device, driver, group(rendered), group(running))
         default:
-            let want = significantLines(rendered), have = significantLines(running)
-            guard lineDiff(have, want).isEmpty else {
+            let want = Nftables.canonical(rendered), have = Nftables.canonical(running)
+            let diff = lineDiff(have, want)
+            guard diff.isEmpty else {
                 return [DriftItem(device: device, driver: driver, kind: have.isEmpty ? "missing" : "modified",
-                                  object: want.first ?? "table", expected: want, actual: have)]
+                                  object: want.first.map { $0.hasSuffix(" {") ? String($0.dropLast(2)) : $0 } ?? "table",
+                                  expected: diff.filter { $0.hasPrefix("+ ") }.map { String($0.dropFirst(2)) },
+                                  actual: diff.filter { $0.hasPrefix("- ") }.map { String($0.dropFirst(2)) })]
             }
             return []
         }

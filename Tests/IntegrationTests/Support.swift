@@ -285,7 +285,7 @@ func withServer(_ backend: Backend, worker: Bool = true, bus: (any Bus)? = nil, 
 
 /// Serves `sentral` on a free loopback port for the duration of `body`.
 func runServer(_ sentral: ControlPlane, worker: Bool = true, bus: any Bus, rateLimits: RateLimitPolicy = .loadTesting,
-               maskin: MaskinPlane? = nil, dns: DNSSyncService? = nil, configure: (inout ServerConfiguration) -> Void = { _ in },
+               maskin: MaskinPlane? = nil, dns: DNSSyncService? = nil, nett: NettPlane? = nil, configure: (inout ServerConfiguration) -> Void = { _ in },
                _ body: @Sendable @escaping (TestServer) async throws -> Void) async throws {
     var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
     configure(&configuration)
@@ -297,8 +297,8 @@ func runServer(_ sentral: ControlPlane, worker: Bool = true, bus: any Bus, rateL
     try await identity.prepare()
     try await identity.bind("user:test-admin", .platformAdmin, by: "test")
     let token = try await identity.issueSession(for: "user:test-admin").accessToken
-    try await DataverketServer.withRunning(sentral: sentral, identity: identity, maskin: maskin, dns: dns, configuration: configuration,
-                                           logger: quietLogger, bus: bus, worker: worker) { port in
+    try await DataverketServer.withRunning(sentral: sentral, identity: identity, maskin: maskin, dns: dns, nett: nett,
+                                           configuration: configuration, logger: quietLogger, bus: bus, worker: worker) { port in
         try await body(TestServer(baseURL: "http://127.0.0.1:\(port)", database: sentral.database, sentral: sentral,
                                   identity: identity, token: token))
     }

@@ -1,0 +1,167 @@
+import DataverketBus
+import DataverketCore
+import DataverketProcess
+import DVCommands
+import Foundation
+import Nett
+import Sentral
+import Testing
+
+/// The network lab (`scripts/lab fabric`, docs/lab.md): two Open vSwitch leaves with a trunk, an FRR + nftables border
+/// router with eBGP to an upstream FRR, and hosts on access ports, all in network namespaces. `dvnet apply` applies
+/// examples/network-osl1.yaml through the server's changeset task; probes prove the matrix; out-of-band edits show up
+/// as drift and are accepted or remediated; a bad changeset is rolled back on every device it touched. Needs root;
+/// `scripts/test` runs it in its own pass.
+@Suite("Network lab (OVS leaves, FRR + nftables border, namespaces)")
+struct NetworkLabTests {
+    static let example = "examples/network-osl1.yaml"
+
+    /// Runs `body` with a fresh fabric (its own namespace prefix) and a server whose Nett drives it.
+    static func withFabric(_ body: @Sendable @escaping (TestServer, DeviceCatalog, NetworkDevices) async throws -> Void) async throws {
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("dv-fabric-\(ULID.make())").path
+        let prefix = "dvt" + String(ULID.make().suffix(5)).lowercased()
+        let up = try await BareMetalLabTests.lab(["fabric", "up", "--state", state, "--prefix", prefix], timeout: .seconds(300))
+        try #require(up.code == 0, "scripts/lab fabric up failed:\n\(up.output)")
+        do {
+            let catalog = try DeviceCatalog.load(path: state + "/fabric.json")
+            // A second view of the devices for the test's own read-backs (the server's drivers keep their own state).
+            let mine = NetworkDevices(catalog: catalog)
+            let bus = InProcessBus(logger: quietLogger)
+            try await bus.provision()
+            try await withDatabase(.sqlite) { database in
+                try await IPAM(database: database, logger: quietLogger).migrate()
+                let sentral = ControlPlane(database: database, bus: bus)
+                let nett = NettPlane(sentral: sentral, devices: NetworkDevices(catalog: catalog), logger: quietLogger)
+                try await runServer(sentral, bus: bus, nett: nett) { server in
+                    try await body(server, catalog, mine)
+                }
+            }
+        } catch {
+            try await BareMetalLabTests.lab(["fabric", "down", "--state", state, "--prefix", prefix])
+            throw error
+        }
+        let down = try await BareMetalLabTests.lab(["fabric", "down", "--state", state, "--prefix", prefix])
+        #expect(down.code == 0, "\(down.output)")
+    }
+
+    static func dvnet(_ server: TestServer, _ arguments: [String], token: String? = nil) async -> (code: Int32, out: String, err: String) {
+        await run(DVNetCommand.self, arguments + ["--server", server.baseURL, "--token", token ?? server.token])
+    }
+
+    /// Every device's running configuration, by `device/driver`.
+    static func snapshot(_ devices: NetworkDevices) async throws -> [String: String] {
+        var configs: [String: String] = [:]
+        for target in devices.targets {
+            configs[target.key] = try await devices.driver(for: target).runningConfig()
+        }
+        return configs
+    }
+
+    static func intentFile(_ intent: NetworkIntent) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("dv-intent-\(ULID.make()).json").path
+        try JSONEncoder().encode(intent).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    @Test("apply osl1: probes prove the matrix; drift found, accepted with approval and remediated; a bad changeset is rolled back everywhere; bad input touches nothing")
+    func fabric() async throws {
+        try await Self.withFabric { server, catalog, devices in
+            // Before: switch ports carry nothing, the border has no addresses, no firewall table.
+            let before = try await Self.snapshot(devices)
+            #expect(before["osl1-leaf1/ovs"] == "" && before["osl1-border1/nftables"] == "", "\(before)")
+
+            // 1. Apply the example as a changeset task and wait for it.
+            let applied = await Self.dvnet(server, ["apply", "-f", Self.example, "--wait", "--timeout", "240"])
+            #expect(applied.code == 0, "\(applied)")
+            #expect(applied.out.contains("(apply): applied"), "\(applied.out)")
+            #expect(applied.out.contains("probes: 60/60 as intended"), "\(applied.out)")
+            for device in ["osl1-leaf1 (ovs): confirmed", "osl1-leaf2 (ovs): confirmed", "osl1-border1 (frr): confirmed",
+                           "osl1-border1 (nftables): confirmed"] {
+                #expect(applied.out.contains(device), "\(device) missing in \(applied.out)")
+            }
+            let border = try #require(catalog.devices.first { $0.driver == "frr" })
+            let frr = FRRouting(device: border.name, namespace: border.namespace, vtySocket: border.vtySocket!, runDirectory: border.runDirectory!)
+            #expect(try await frr.bgpNeighbors()["198.51.100.1"] == "Established")
+            let good = try await Self.snapshot(devices)
+            #expect(good["osl1-leaf2/ovs"]?.contains("port Ethernet41 tag=10") == true, "\(good)")
+            #expect(good["osl1-border1/nftables"]?.contains("mgmt -> oob tcp/22") == true, "\(good)")
+            let clean = await Self.dvnet(server, ["drift"])
+            #expect(clean.code == 0 && clean.out.contains("no drift"), "\(clean)")
+
+            // 2. Out-of-band edits by hand: a port re-tagged with ovs-vsctl, an address added with vtysh.
+            let leaf1 = try #require(catalog.devices.first { $0.name == "osl1-leaf1" })
+            let retag = try await runSubprocess("/usr/bin/ovs-vsctl", ["--db=unix:\(leaf1.database!)", "set", "port", "Ethernet1", "tag=120"],
+                                                environment: [:], timeout: .seconds(20))
+            #expect(retag?.status == 0)
+            _ = try await frr.vtysh(["configure terminal", "interface mgmt", "ip address 10.30.0.254/24"])
+            let drift = await Self.dvnet(server, ["drift"])
+            #expect(drift.code == 0, "\(drift)")
+            #expect(drift.out.contains("osl1-leaf1 (ovs): modified port Ethernet1") && drift.out.contains("+ port Ethernet1 tag=120"), "\(drift.out)")
+            #expect(drift.out.contains("osl1-border1 (frr): extra interface mgmt") || drift.out.contains("osl1-border1 (frr): modified interface mgmt"),
+                    "\(drift.out)")
+            let json = try await server.raw(.GET, "/v1/network/drift?device=osl1-leaf1")
+            let items = (try JSONSerialization.jsonObject(with: Data(json.body.utf8)) as? [String: Any])?["items"] as? [[String: Any]] ?? []
+            #expect(json.status == 200 && items.count == 1 && items.first?["kind"] as? String == "modified"
+                    && items.first?["object"] as? String == "port Ethernet1", "\(json)")
+
+            // 3. Accept the switch's drift: it becomes a changeset that waits for another admin's approval.
+            let accepted = await Self.dvnet(server, ["drift", "accept", "osl1-leaf1", "-o", "json"])
+            #expect(accepted.code == 0 && accepted.out.contains("pending-approval"), "\(accepted)")
+            let changeset = try #require((try JSONSerialization.jsonObject(with: Data(accepted.out.utf8)) as? [String: Any])?["id"] as? String)
+            let selfApproval = await Self.dvnet(server, ["changeset", "approve", changeset])
+            #expect(selfApproval.code != 0 && selfApproval.err.contains("another admin"), "\(selfApproval)")
+            let operatorToken = try await server.token(for: "user:net-operator", roles: [.operator])
+            let operatorApproval = await Self.dvnet(server, ["changeset", "approve", changeset], token: operatorToken)
+            #expect(operatorApproval.code != 0 && operatorApproval.err.contains("403"), "\(operatorApproval)")
+            let second = try await server.token(for: "user:second-admin", roles: [.platformAdmin])
+            let approved = await Self.dvnet(server, ["changeset", "approve", changeset, "--wait", "--timeout", "240"], token: second)
+            #expect(approved.code == 0 && approved.out.contains("(accept): applied"), "\(approved)")
+            let folded = try await server.raw(.GET, "/v1/network/changesets/\(changeset)")
+            let foldedIntent = (try JSONSerialization.jsonObject(with: Data(folded.body.utf8)) as? [String: Any])?["intent"] as? [String: Any]
+            let foldedPort = (foldedIntent?["ports"] as? [[String: Any]] ?? []).first { $0["device"] as? String == "osl1-leaf1" && $0["interface"] as? String == "Ethernet1" }
+            #expect(foldedPort?["profile"] as? String == "server-globex", "\(folded.body)")
+
+            // 4. Remediate the router's drift: the applied intent is pushed again and the extra address is gone.
+            let remediated = await Self.dvnet(server, ["drift", "remediate", "osl1-border1", "--wait", "--timeout", "240"])
+            #expect(remediated.code == 0 && remediated.out.contains("(remediate): applied"), "\(remediated)")
+            let after = await Self.dvnet(server, ["drift"])
+            #expect(after.code == 0 && after.out.contains("no drift"), "\(after)")
+            #expect(try await frr.read().contains("10.30.0.254") == false)
+
+            // 5. A bad changeset: valid on paper, but leaf2's port to the border's oob leg is patched into the mgmt VLAN
+            //    (and leaf1 and the firewall change too). The probes catch it; every touched device is rolled back.
+            let goodAgain = try await Self.snapshot(devices)
+            var bad = try NetworkIntent.load(yaml: String(contentsOfFile: Self.example, encoding: .utf8))
+            bad.ports = (bad.ports ?? []).map { port in
+                var port = port
+                if port.device == "osl1-leaf2" && port.interface == "Ethernet41" { port.profile = "router-mgmt" }
+                if port.device == "osl1-leaf1" && port.interface == "Ethernet2" { port.profile = "server-acme"; port.needs = nil }
+                return port
+            }
+            bad.rules = (bad.rules ?? []) + [NetworkIntent.Rule(from: "mgmt", to: "public-lb", protocol: "tcp", port: 80)]
+            let rolled = await Self.dvnet(server, ["apply", "-f", try Self.intentFile(bad), "--wait", "--timeout", "240"])
+            #expect(rolled.code != 0 && rolled.err.contains("rolled back") == false, "\(rolled)")
+            #expect(rolled.out.contains("(apply): rolled-back"), "\(rolled)")
+            #expect(rolled.out.contains("FAILED mgmt → oob tcp/22"), "\(rolled.out)")
+            for device in ["osl1-leaf1 (ovs): rolled-back", "osl1-leaf2 (ovs): rolled-back", "osl1-border1 (nftables): rolled-back"] {
+                #expect(rolled.out.contains(device), "\(device) missing in \(rolled.out)")
+            }
+            #expect(try await Self.snapshot(devices) == goodAgain)
+
+            // 6. Bad input: an overlapping prefix, a VLAN outside the range, a policy violation — 422 naming the
+            //    objects, and no device touched.
+            var overlapping = try NetworkIntent.load(yaml: String(contentsOfFile: Self.example, encoding: .utf8))
+            overlapping.networks[2].prefix = "10.10.0.0/23"
+            overlapping.networks[3].vlan = 4000
+            overlapping.rules = (overlapping.rules ?? []) + [NetworkIntent.Rule(from: "external", to: "oob", protocol: "tcp", port: 22)]
+            let refused = await Self.dvnet(server, ["apply", "-f", try Self.intentFile(overlapping)])
+            #expect(refused.code != 0 && refused.err.contains("422"), "\(refused)")
+            for needle in ["overlapping-prefix", "network mgmt", "network oob", "vlan-out-of-range", "policy-violation"] {
+                #expect(refused.err.contains(needle), "\(needle) missing in \(refused.err)")
+            }
+            #expect(try await Self.snapshot(devices) == goodAgain)
+            let list = await Self.dvnet(server, ["changeset", "list"])
+            #expect(list.code == 0 && list.out.components(separatedBy: "\n").filter { $0.hasPrefix("chg_") }.count == 4, "\(list)")
+        }
+    }
+}
