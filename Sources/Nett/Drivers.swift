@@ -147,6 +147,8 @@ public actor ReplaceDriver<Backend: ConfigBackend>: NetworkDriver {
     }
 
     private func rollbackUnconfirmed() async {
+        // This runs in the timer's own task: forget it first, so rollback() does not cancel the task it runs in.
+        confirmTimer = nil
         do {
             try await rollback()
         } catch {

@@ -367,7 +367,7 @@ public struct FRRouting: ConfigBackend {
     /// without `!`, `exit` and `exit-address-family`: order-free and comparable.
     public func normalize(_ text: String) -> [String] { Self.paths(text) }
 
-    static func paths(_ text: String) -> [String] {
+    public static func paths(_ text: String) -> [String] {
         var stack: [(indent: Int, line: String)] = []
         var out: [String] = []
         for raw in text.split(separator: "\n") {

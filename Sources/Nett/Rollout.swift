@@ -139,6 +139,13 @@ public struct Probe: Codable, Sendable, Hashable, CustomStringConvertible {
     public var flow: String
     public var expect: Bool
 
+    public init(from: String, to: String, flow: String, expect: Bool) {
+        self.from = from
+        self.to = to
+        self.flow = flow
+        self.expect = expect
+    }
+
     public var description: String { "\(from) → \(to) \(flow) (expected \(expect ? "to pass" : "to be blocked"))" }
 }
 

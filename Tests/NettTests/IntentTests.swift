@@ -49,10 +49,17 @@ struct IntentTests {
         #expect(Self.codes(range) == ["vlan-out-of-range"])
 
         var trunk = base
-        trunk.ports![2].needs = ["provisioning", "globex-app"]
+        trunk.portProfiles![0].allowed!.removeAll { $0 == "globex-app" }
+        trunk.ports![0].needs = ["provisioning", "globex-app"]
         let trunkProblem = try #require(IntentVerifier.verify(trunk).problems.first)
         #expect(trunkProblem.code == "vlan-not-allowed-on-trunk")
-        #expect(trunkProblem.objects == ["port osl1-leaf1:Ethernet1", "port profile server-acme", "network globex-app"])
+        #expect(trunkProblem.objects == ["port osl1-leaf1:Ethernet48", "port profile leaf-trunk", "network globex-app"])
+
+        var access = base
+        access.ports![2].needs = ["acme-web", "globex-app"]
+        let accessProblem = try #require(IntentVerifier.verify(access).problems.first)
+        #expect(accessProblem.code == "vlan-not-on-access-port")
+        #expect(accessProblem.objects == ["port osl1-leaf1:Ethernet1", "port profile server-acme", "network globex-app"])
 
         var duplicate = base
         duplicate.routers![0].interfaces!.append(.init(network: "mgmt", address: "10.30.0.7/24"))

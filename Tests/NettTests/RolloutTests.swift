@@ -1,0 +1,165 @@
+import DataverketCore
+import DataverketProcess
+import Foundation
+import Nett
+import Testing
+
+/// Rollout's pure parts (probe plans, drift comparison and folding, the device catalog, the OVS and FRR formats), and
+/// the Open vSwitch driver against a real ovsdb-server and ovs-vswitchd the test starts in a temporary directory.
+@Suite("Rollout, probes, drift and the OVS driver")
+struct RolloutTests {
+    @Test("probes: every allowed flow expected to pass, every other pair a ping expected to be blocked")
+    func probes() throws {
+        let intent = try IntentTests.example()
+        let endpoints = ["oob", "mgmt", "acme-web", "external"].map { ProbeEndpoint(network: $0, namespace: "ns-\($0)", address: "192.0.2.9") }
+        let probes = ProbePlanner.plan(intent, endpoints: endpoints)
+        #expect(probes.contains(Probe(from: "mgmt", to: "oob", flow: "tcp/22", expect: true)))
+        #expect(probes.contains(Probe(from: "mgmt", to: "oob", flow: "icmp", expect: false)), "only tcp/22 is allowed: ping must fail")
+        #expect(probes.contains(Probe(from: "acme-web", to: "external", flow: "icmp", expect: false)))
+        #expect(probes.contains(Probe(from: "external", to: "oob", flow: "icmp", expect: false)))
+        #expect(!probes.contains { $0.from == $0.to })
+        // 4 endpoints: 12 ordered pairs, each with one ping, plus mgmt → oob tcp/22.
+        #expect(probes.count == 13, "\(probes)")
+        var open = intent
+        open.rules = (open.rules ?? []) + [NetworkIntent.Rule(from: "mgmt", to: "oob", protocol: "icmp")]
+        #expect(ProbePlanner.plan(open, endpoints: endpoints).contains(Probe(from: "mgmt", to: "oob", flow: "icmp", expect: true)))
+    }
+
+    @Test("OVS format: rendered per profile, parsed back, and malformed lines refused with the line named")
+    func ovsFormat() async throws {
+        let text = try OVSRenderer().render(try IntentTests.example(), device: "osl1-leaf1")
+        #expect(text == """
+            port Ethernet1 tag=110
+            port Ethernet2 tag=120
+            port Ethernet3 tag=30
+            port Ethernet4 tag=20
+            port Ethernet48 trunks=10,20,30,110,120,200,300 vlan_mode=trunk
+
+            """)
+        var native = try IntentTests.example()
+        native.portProfiles![1] = .init(name: "server-acme", mode: "trunk", network: "provisioning", allowed: ["acme-web"], mtu: 9216)
+        #expect(try OVSRenderer().render(native, device: "osl1-leaf1").contains("port Ethernet1 tag=20 trunks=20,110 vlan_mode=native-untagged"))
+        for bad in ["interface Ethernet1", "port Ethernet1 tag=5000", "port Ethernet1 trunks=1,x", "port Ethernet1 color=blue",
+                    "port Ethernet1\nport Ethernet1", "port a/b", "port Ethernet1 vlan_mode=sideways"] {
+            await #expect(throws: DataverketError.self, "\(bad)") { try await OpenVSwitch(device: "leaf", database: "/nonexistent").check(bad) }
+        }
+    }
+
+    @Test("FRR and nftables read-backs compare with what was rendered, whatever order and wrapping the platform prints")
+    func normalization() {
+        let rendered = "interface oob\n ip address 10.10.0.1/24\nexit\n!\nrouter bgp 65010\n neighbor 198.51.100.1 remote-as 64500\n !\n address-family ipv4 unicast\n  network 192.0.2.0/26\n exit-address-family\nexit\n"
+        let running = "router bgp 65010\n neighbor 198.51.100.1 remote-as 64500\n !\n address-family ipv4 unicast\n  network 192.0.2.0/26 \n exit-address-family\nexit\n!\ninterface oob\n ip address 10.10.0.1/24\nexit\nend\n"
+        #expect(FRRouting.paths(rendered).sorted() == FRRouting.paths(running).sorted())
+        #expect(FRRouting.paths(rendered).contains("router bgp 65010 › address-family ipv4 unicast › network 192.0.2.0/26"))
+        #expect(DriftDetector.compare(device: "r", driver: "frr", rendered: rendered, running: running).isEmpty)
+
+        let nft = "table inet t {\n\tset s {\n\t\telements = { 10.20.0.0/24, 10.10.0.0/24 }\n\t}\n}\n"
+        let wrapped = "table inet t {\n\tset s {\n\t\telements = { 10.10.0.0/24,\n\t\t\t     10.20.0.0/24 }\n\t}\n}\n"
+        #expect(Nftables.canonical(nft) == Nftables.canonical(wrapped))
+        #expect(DriftDetector.compare(device: "r", driver: "nftables", rendered: nft, running: wrapped).isEmpty)
+        let missing = DriftDetector.compare(device: "r", driver: "nftables", rendered: nft, running: "")
+        #expect(missing.map(\.kind) == ["missing"] && missing.first?.object == "table inet t")
+    }
+
+    @Test("drift is typed per object; OVS drift folds into the intent, other drift is refused")
+    func drift() throws {
+        let rendered = "port Ethernet1 tag=110\nport Ethernet2 tag=120\nport Ethernet3 tag=30\n"
+        let running = "port Ethernet1 tag=120\nport Ethernet3 tag=30\nport Ethernet9 tag=200\n"
+        let items = DriftDetector.compare(device: "osl1-leaf1", driver: "ovs", rendered: rendered, running: running)
+        #expect(items.map { "\($0.kind) \($0.object)" } == ["modified port Ethernet1", "missing port Ethernet2", "extra port Ethernet9"])
+        let folded = try DriftDetector.fold(items, into: try IntentTests.example())
+        let leaf1 = Dictionary(uniqueKeysWithValues: folded.ports!.filter { $0.device == "osl1-leaf1" }.map { ($0.interface, $0.profile) })
+        #expect(leaf1["Ethernet1"] == "server-globex" && leaf1["Ethernet2"] == nil)
+        #expect(leaf1["Ethernet9"] == "server-health", "an existing profile for VLAN 200 is reused")
+        #expect(IntentVerifier.verify(folded).ok, "\(IntentVerifier.verify(folded).problems)")
+        #expect(try OVSRenderer().render(folded, device: "osl1-leaf1").contains("port Ethernet9 tag=200"))
+
+        let unknown = DriftDetector.compare(device: "osl1-leaf1", driver: "ovs", rendered: "", running: "port Ethernet7 tag=777\n")
+        #expect(throws: DataverketError.self) { try DriftDetector.fold(unknown, into: try IntentTests.example()) }
+        let router = DriftDetector.compare(device: "osl1-border1", driver: "frr", rendered: "interface oob\n ip address 10.10.0.1/24\nexit\n",
+                                           running: "interface oob\n ip address 10.10.0.9/24\nexit\n")
+        #expect(router.map(\.kind) == ["modified"])
+        #expect(throws: DataverketError.self) { try DriftDetector.fold(router, into: try IntentTests.example()) }
+    }
+
+    @Test("the device catalog: drivers checked at load, targets ordered leaves first, a router's FRR before its firewall")
+    func catalog() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("dv-devices-\(ULID.make()).json").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Data(#"{"devices": [{"name": "osl1-border1", "driver": "nftables"}, {"name": "osl1-border1", "driver": "frr"}, {"name": "osl1-leaf2", "driver": "ovs"}, {"name": "osl1-leaf1", "driver": "ovs"}, {"name": "elsewhere", "driver": "ovs"}]}"#.utf8)
+            .write(to: URL(fileURLWithPath: path))
+        let devices = NetworkDevices(catalog: try DeviceCatalog.load(path: path))
+        let order = devices.targets(for: try IntentTests.example()).map(\.key)
+        #expect(order == ["osl1-leaf1/ovs", "osl1-leaf2/ovs", "osl1-border1/frr", "osl1-border1/nftables"])
+        #expect(devices.targets(for: try IntentTests.example(), only: ["osl1-leaf2"]).map(\.key) == ["osl1-leaf2/ovs"])
+        try Data(#"{"devices": [{"name": "x", "driver": "junos"}]}"#.utf8).write(to: URL(fileURLWithPath: path))
+        #expect(throws: DataverketError.self) { try DeviceCatalog.load(path: path) }
+        try Data("not json".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(throws: DataverketError.self) { try DeviceCatalog.load(path: path) }
+        #expect(throws: DataverketError.self) { try DeviceCatalog.load(path: path + ".missing") }
+    }
+
+    /// Runs `body` with a private ovsdb-server and ovs-vswitchd (bridge br0, userspace datapath) in a temporary directory.
+    static func withOVS(_ body: (String) async throws -> Void) async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dvovs-\(ULID.make().suffix(8).lowercased())").path
+        let script = """
+            set -e
+            mkdir -p "$1"
+            ovsdb-tool create "$1/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+            for fd in /proc/$$/fd/*; do fd=${fd##*/}; if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null || true; fi; done
+            ovsdb-server "$1/conf.db" --remote="punix:$1/db.sock" --pidfile="$1/ovsdb.pid" --unixctl="$1/ovsdb.ctl" --log-file="$1/ovsdb.log" --detach </dev/null >/dev/null 2>&1
+            ovs-vsctl --db="unix:$1/db.sock" --no-wait init
+            ovs-vswitchd "unix:$1/db.sock" --pidfile="$1/vswitchd.pid" --unixctl="$1/vswitchd.ctl" --log-file="$1/vswitchd.log" --detach </dev/null >/dev/null 2>&1
+            ovs-vsctl --db="unix:$1/db.sock" --timeout=10 add-br br0 -- set bridge br0 datapath_type=netdev
+            """
+        let env = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
+        let started = try await runSubprocess("/bin/bash", ["-c", script, "ovs", dir], environment: env, timeout: .seconds(30))
+        try #require(started?.status == 0, "could not start Open vSwitch: \(started?.stderr ?? "timeout")")
+        let stop = "for p in vswitchd ovsdb; do kill $(cat \"$1/$p.pid\") 2>/dev/null || true; done; sleep 0.2; rm -rf \"$1\""
+        do {
+            try await body(dir)
+        } catch {
+            _ = try? await runSubprocess("/bin/bash", ["-c", stop, "ovs", dir], environment: env, timeout: .seconds(10))
+            throw error
+        }
+        _ = try await runSubprocess("/bin/bash", ["-c", stop, "ovs", dir], environment: env, timeout: .seconds(10))
+    }
+
+    @Test("OVS driver: staged, diffed, committed in one transaction, read back; an unconfirmed commit rolls itself back")
+    func ovsDriver() async throws {
+        try await Self.withOVS { dir in
+            let driver = OVSDriver(OpenVSwitch(device: "osl1-leaf1", database: dir + "/db.sock"))
+            #expect(try await driver.runningConfig() == "")
+            let candidate = try OVSRenderer().render(try IntentTests.example(), device: "osl1-leaf1")
+            try await driver.stage(candidate, mode: .replace)
+            #expect(try await driver.diff().contains("+ port Ethernet48 trunks=10,20,30,110,120,200,300 vlan_mode=trunk"))
+            try await driver.commit(confirmWithin: nil)
+            #expect(try await driver.runningConfig() == candidate)
+            let facts = try await driver.facts()
+            #expect(facts["platform"] == "ovs" && facts["ports"] == "5", "\(facts)")
+            await #expect(throws: DataverketError.self) { try await driver.stage(candidate, mode: .merge) }
+            await #expect(throws: DataverketError.self) { try await driver.stage("port Ethernet1 tag=0", mode: .replace) }
+
+            // A commit nobody confirms is rolled back when its time is up.
+            try await driver.stage("port Ethernet1 tag=120\n", mode: .replace)
+            try await driver.commit(confirmWithin: .milliseconds(500))
+            #expect(try await driver.runningConfig() == "port Ethernet1 tag=120\n")
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(10)
+            while try await driver.runningConfig() != candidate, clock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(try await driver.runningConfig() == candidate)
+            let rollbackError = await driver.rollbackError
+            #expect(rollbackError == nil, "\(rollbackError ?? "")")
+
+            // A confirmed one stays; rollback afterwards goes back to the checkpoint.
+            try await driver.stage("port Ethernet2 tag=30\n", mode: .replace)
+            try await driver.commit(confirmWithin: .milliseconds(300))
+            try await driver.confirm()
+            try await Task.sleep(for: .milliseconds(600))
+            #expect(try await driver.runningConfig() == "port Ethernet2 tag=30\n")
+            try await driver.rollback()
+            #expect(try await driver.runningConfig() == candidate)
+            await #expect(throws: DataverketError.self) { try await driver.confirm() }
+        }
+    }
+}
