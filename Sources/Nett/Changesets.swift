@@ -299,7 +299,8 @@ public struct DriftWatcher: Service {
     let logger: Logger
 
     public func run() async throws {
-        guard plane.devices != nil else { return }
+        // A service lives as long as its run(): without devices there is nothing to watch, but it still waits.
+        guard plane.devices != nil else { return try await gracefulShutdown() }
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try await Task.sleep(for: interval)
