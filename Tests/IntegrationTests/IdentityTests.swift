@@ -180,13 +180,15 @@ struct IdentityTests {
                                   "listMachines", "getMachine", "listDiscoveredMachines",
                                   "listNetworkPrefixes", "listNetworkAddresses", "planNetworkIntent",
                                   "listNetworkVRFs", "getNetworkVRF", "getNetworkPrefix", "getNetworkAddress", "listNetworkVLANGroups",
-                                  "listNetworkVLANs", "listNetworkASNPools", "listNetworkASNs"]
+                                  "listNetworkVLANs", "listNetworkASNPools", "listNetworkASNs",
+                                  "listNetworkChangesets", "getNetworkChangeset", "listNetworkDrift", "listNetworkDNS"]
         let operate: Set<String> = ["createTask", "cancelTask", "applyInventory", "createInventoryObservation", "approveInventoryChange",
                                     "rejectInventoryChange", "enrollMachine", "actOnMachine", "powerMachine",
                                     "createNetworkPrefix", "allocateNetworkPrefix", "allocateNetworkAddress", "releaseNetworkAddress",
                                     "createNetworkVRF", "deleteNetworkVRF", "deleteNetworkPrefix", "createNetworkAddress",
                                     "createNetworkVLANGroup", "createNetworkVLAN", "allocateNetworkVLAN", "releaseNetworkVLAN",
-                                    "createNetworkASNPool", "allocateNetworkASN", "releaseNetworkASN"]
+                                    "createNetworkASNPool", "allocateNetworkASN", "releaseNetworkASN",
+                                    "createNetworkChangeset", "remediateNetworkDrift", "acceptNetworkDrift"]
         let open: Set<String> = ["getHealth", "getReadiness", "getMetrics", "getOpenIDConfiguration", "getJWKS", "createToken",
                                  "revokeToken", "whoAmI", "startDeviceAuthorization", "showDeviceVerification",
                                  "beginDeviceVerification", "completeDeviceVerification"]

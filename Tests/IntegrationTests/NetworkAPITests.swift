@@ -84,7 +84,7 @@ struct NetworkAPITests {
             #expect(bad.code != 0 && bad.err.contains("tenant → oob"), "\(bad)")
 
             let rendered = await run(DVNetCommand.self, ["render", "-f", Self.example, "--device", "osl1-leaf1", "--platform", "eos"])
-            #expect(rendered.code == 0 && rendered.out.contains("switchport trunk allowed vlan 20,30,110"), "\(rendered)")
+            #expect(rendered.code == 0 && rendered.out.contains("switchport access vlan 110"), "\(rendered)")
             let badPlatform = await run(DVNetCommand.self, ["render", "-f", Self.example, "--device", "osl1-leaf1", "--platform", "junos"])
             #expect(badPlatform.code != 0 && badPlatform.err.contains("--platform must be"))
         }
