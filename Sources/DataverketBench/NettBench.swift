@@ -18,11 +18,17 @@ struct NettBench: AsyncParsableCommand {
     @Option(help: "Pools for the spread-out rows (each client sticks to pool client % pools).") var pools = 100
     @Option(help: "PostgreSQL connections in the pool (one per client by default).") var connections = 100
     @Option(help: "Backends: postgres, sqlite, or both (comma-separated).") var backends = "postgres"
+    @Flag(help: "Skip the IPAM rows (only render+verify and, with --fabric-state, apply → probes).") var skipIPAM = false
+    @Option(help: "A fabric brought up by `scripts/lab fabric up` (its state directory): measure apply → probes passing on it (default $DV_BENCH_FABRIC_STATE).")
+    var fabricState = ProcessInfo.processInfo.environment["DV_BENCH_FABRIC_STATE"] ?? ""
     @Option(help: "PostgreSQL admin URL (a fresh database is created for the run).")
     var postgresURL = ProcessInfo.processInfo.environment["DV_BENCH_POSTGRES_URL"] ?? "postgres://dataverket@127.0.0.1:55432/postgres"
 
     func run() async throws {
         let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+        try renderAndVerify()
+        if !fabricState.isEmpty { try await applyAndProbe(state: fabricState, logger: logger) }
+        if skipIPAM { return }
         var header = "# dv-bench nett — \(allocations) address allocations per row, \(clients) clients, \(connections) PostgreSQL connections"
         if backends.contains("postgres") { header += "; PostgreSQL " + (try await settings(logger: logger)) }
         print(header)
@@ -51,6 +57,68 @@ struct NettBench: AsyncParsableCommand {
         print("(IPAM = IPAM.allocateAddress: one transaction taking a pre-materialized free row with FOR UPDATE SKIP LOCKED and inserting")
         print(" the address (unique per VRF), refilling the free rows 1024 at a time; baseline = BEGIN; SELECT … FOR UPDATE on the pool row;")
         print(" INSERT max(slot)+1; COMMIT. ratio = IPAM allocs/s ÷ baseline's; duplicates = rows minus distinct addresses, counted after)")
+    }
+
+    /// Verify (validation, reachability matrix, policy) and render every device of a generated 50-switch fabric with 500
+    /// networks, against decoding the same intent from JSON (what any tool pays to read it) in the same run.
+    func renderAndVerify() throws {
+        let intent = FabricGenerator.fabric(switches: 50, networks: 500)
+        let json = try JSONEncoder().encode(intent)
+        let clock = ContinuousClock()
+        func best(_ body: () throws -> Void) rethrows -> Duration {
+            var fastest = Duration.seconds(3600)
+            for _ in 0..<5 {
+                let start = clock.now
+                try body()
+                fastest = min(fastest, clock.now - start)
+            }
+            return fastest
+        }
+        let decode = try best { _ = try JSONDecoder().decode(NetworkIntent.self, from: json) }
+        var problems = 0
+        let verify = best { problems = IntentVerifier.verify(intent).problems.count }
+        let devices = Set((intent.ports ?? []).map(\.device)).sorted()
+        let render = try best {
+            for device in devices {
+                _ = try EOSRenderer().render(intent, device: device)
+                _ = try SONiCRenderer().render(intent, device: device)
+            }
+        }
+        print("# dv-bench nett — render + verify: generated fabric, \(devices.count) switches, \(intent.networks.count) networks, \(intent.ports?.count ?? 0) ports (best of 5)")
+        print(tableRow(["step", "ms", "vs decoding the intent"], [44, 10, 0]))
+        print(tableRow(["decode the intent from JSON (baseline)", milliseconds(decode), "1.00"], [44, 10, 0]))
+        print(tableRow(["verify (\(problems) problems; matrix, policy)", milliseconds(verify), String(format: "%.2f×", seconds(verify) / seconds(decode))], [44, 10, 0]))
+        print(tableRow(["render EOS + SONiC for every switch", milliseconds(render), String(format: "%.2f×", seconds(render) / seconds(decode))], [44, 10, 0]))
+        let total = verify + render
+        print(tableRow(["verify + render", milliseconds(total), String(format: "%.2f×", seconds(total) / seconds(decode))], [44, 10, 0]))
+        print("(target: well under a second)")
+        print("")
+    }
+
+    /// examples/network-osl1.yaml applied to the lab fabric by `Rollout` (device by device, confirmed commits, every
+    /// probe), from an empty fabric and again with nothing to change, against running the same probes alone.
+    func applyAndProbe(state: String, logger: Logger) async throws {
+        let intent = try NetworkIntent.load(yaml: String(contentsOfFile: "examples/network-osl1.yaml", encoding: .utf8))
+        let catalog = try DeviceCatalog.load(path: state + "/fabric.json")
+        let devices = NetworkDevices(catalog: catalog)
+        let rollout = Rollout(devices: devices, logger: logger)
+        let endpoints = catalog.endpoints ?? []
+        let probes = ProbePlanner.plan(intent, endpoints: endpoints)
+        let first = try await rollout.apply(intent)
+        guard first.ok else { throw DataverketError(.internal, "the apply failed: \(first.failure ?? "?")") }
+        let again = try await rollout.apply(intent)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let results = try await ProbeRunner(endpoints: endpoints).run(probes)
+        let alone = seconds(clock.now - start)
+        print("# dv-bench nett — apply → probes on the lab fabric (2 OVS leaves, FRR + nftables border; \(probes.count) probes)")
+        print(tableRow(["run", "seconds", "probes ok", "vs probes alone"], [44, 10, 11, 0]))
+        print(tableRow(["probes alone (baseline)", String(format: "%.2f", alone), "\(results.filter(\.ok).count)/\(results.count)", "1.00"], [44, 10, 11, 0]))
+        for (name, report) in [("apply from an empty fabric", first), ("apply again (nothing changes)", again)] {
+            print(tableRow([name, String(format: "%.2f", report.seconds), "\(report.probes.filter(\.ok).count)/\(report.probes.count)",
+                            String(format: "%.2f×", report.seconds / alone)], [44, 10, 11, 0]))
+        }
+        print("")
     }
 
     /// The settings that decide what a commit costs.

@@ -15,9 +15,10 @@ public struct OVSRenderer: ConfigRenderer {
     public func render(_ intent: NetworkIntent, device: String) throws(DataverketError) -> String {
         try intent.requireDevice(device)
         var lines: [String] = []
+        let index = intent.networkIndex
         for port in intent.ports(of: device) {
             guard let profile = intent.profile(of: port) else { continue }
-            let (untagged, tagged) = intent.carried(by: port)
+            let (untagged, tagged) = intent.carried(by: port, index)
             var settings = OVSPort(name: port.interface)
             if profile.mode == "access" {
                 settings.tag = untagged?.vlan

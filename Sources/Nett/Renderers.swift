@@ -29,22 +29,26 @@ extension NetworkIntent {
     }
 
     /// What a port carries: its untagged network (access, or trunk native) and its tagged ones, by VLAN.
-    func carried(by port: Port) -> (untagged: Network?, tagged: [Network]) {
+    /// `byName`: `networkIndex`, made once per rendering (a 500-network fabric has thousands of ports).
+    func carried(by port: Port, _ byName: [String: Network]? = nil) -> (untagged: Network?, tagged: [Network]) {
         guard let profile = (portProfiles ?? []).first(where: { $0.name == port.profile }) else { return (nil, []) }
-        let byName = Dictionary(networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let byName = byName ?? networkIndex
         let untagged = profile.network.flatMap { byName[$0] }
         let tagged = profile.mode == "trunk"
             ? (profile.allowed ?? []).compactMap { byName[$0] }.filter { $0.name != untagged?.name }.sorted { $0.vlan < $1.vlan } : []
         return (untagged, tagged)
     }
 
+    var networkIndex: [String: Network] { Dictionary(networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }) }
+
     func profile(of port: Port) -> PortProfile? { (portProfiles ?? []).first { $0.name == port.profile } }
 
     /// The networks a device's ports carry, by VLAN.
     func networks(on device: String) -> [Network] {
         var seen: [String: Network] = [:]
+        let index = networkIndex
         for port in ports(of: device) {
-            let (untagged, tagged) = carried(by: port)
+            let (untagged, tagged) = carried(by: port, index)
             for network in tagged + (untagged.map { [$0] } ?? []) { seen[network.name] = network }
         }
         return seen.values.sorted { $0.vlan < $1.vlan }
@@ -79,6 +83,7 @@ public struct SONiCRenderer: ConfigRenderer {
         var tables: [String: [String: [String: String]]] = [:]
         func put(_ table: String, _ key: String, _ fields: [String: String]) { tables[table, default: [:]][key] = fields }
         var channel = 0
+        let index = intent.networkIndex
         for port in intent.ports(of: device) {
             guard let profile = intent.profile(of: port) else { continue }
             put("PORT", port.interface, ["admin_status": "up", "mtu": String(profile.mtu)])
@@ -89,7 +94,7 @@ public struct SONiCRenderer: ConfigRenderer {
                 put("PORTCHANNEL", member, ["admin_status": "up", "mtu": String(profile.mtu), "min_links": "1"])
                 put("PORTCHANNEL_MEMBER", "\(member)|\(port.interface)", [:])
             }
-            let (untagged, tagged) = intent.carried(by: port)
+            let (untagged, tagged) = intent.carried(by: port, index)
             if let untagged { put("VLAN_MEMBER", "Vlan\(untagged.vlan)|\(member)", ["tagging_mode": "untagged"]) }
             for network in tagged { put("VLAN_MEMBER", "Vlan\(network.vlan)|\(member)", ["tagging_mode": "tagged"]) }
         }
@@ -148,9 +153,10 @@ public struct EOSRenderer: ConfigRenderer {
         for vrf in vrfs { lines += ["vrf instance \(vrf)", "!"] }
         var channel = 0
         var channels: [String] = []
+        let index = intent.networkIndex
         for port in intent.ports(of: device) {
             guard let profile = intent.profile(of: port) else { continue }
-            let (untagged, tagged) = intent.carried(by: port)
+            let (untagged, tagged) = intent.carried(by: port, index)
             var body: [String] = []
             if profile.mode == "access" {
                 body += ["   switchport mode access", "   switchport access vlan \(untagged?.vlan ?? 1)"]
