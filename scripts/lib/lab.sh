@@ -18,7 +18,7 @@ LAB_SUSHY_SPEC='sushy-tools==2.2.0'
 LAB_USER=dvadmin
 LAB_PASSWORD=Hemmelig-7Qx2
 # Bump when the stand-in's build changes in a way its inputs do not show.
-LAB_ASSETS_VERSION=1
+LAB_ASSETS_VERSION=2
 
 # lab_close_fds: closes every descriptor above 2 in this (sub)shell. Daemons must not keep the caller's pipes
 # open: a caller that waits for EOF on one (Foundation's Process does, to see its child exit) would wait for the

@@ -58,7 +58,7 @@ mac=$(cat "/sys/class/net/$nic/address")
 ip link set lo up
 ip link set "$nic" up
 say "DHCP on $nic ($mac)"
-udhcpc -i "$nic" -s /etc/udhcpc.script -t 10 -T 1 -A 1 -n -q >/tmp/udhcpc.log 2>&1 || {
+udhcpc -i "$nic" -s /etc/udhcpc.script -t 20 -T 2 -A 1 -n -q >/tmp/udhcpc.log 2>&1 || {
   cat /tmp/udhcpc.log
   fail "DHCP on $nic got no lease"
 }
