@@ -83,14 +83,21 @@ public struct NetworkIntent: Codable, Sendable, Hashable {
         public var needs: [String]?
         /// The other end, when it is a switch or router port of this intent (`device:interface`).
         public var peer: String?
+        /// A link aggregation: `interface` names the bond (port channel), these are its physical interfaces.
+        public var members: [String]?
 
-        public init(device: String, interface: String, profile: String, needs: [String]? = nil, peer: String? = nil) {
+        public init(device: String, interface: String, profile: String, needs: [String]? = nil, peer: String? = nil,
+                    members: [String]? = nil) {
             self.device = device
             self.interface = interface
             self.profile = profile
             self.needs = needs
             self.peer = peer
+            self.members = members
         }
+
+        /// The physical interfaces: the members of a bond, else the interface itself.
+        public var physical: [String] { members ?? [interface] }
     }
 
     public struct Router: Codable, Sendable, Hashable {
@@ -310,10 +317,19 @@ public enum IntentVerifier {
             }
         }
         var portsByName: [String: NetworkIntent.Port] = [:]
+        var physicalOwner: [String: String] = [:]
         for port in intent.ports ?? [] {
             let object = "port \(port.device):\(port.interface)"
             if portsByName.updateValue(port, forKey: "\(port.device):\(port.interface)") != nil {
                 problem("duplicate-port", "\(object) is assigned twice", [object])
+            }
+            if let members = port.members, members.count < 2 || Set(members).count != members.count {
+                problem("malformed-bond", "\(object): a bond has at least two distinct members", [object])
+            }
+            for member in port.members ?? [] {
+                if let other = physicalOwner.updateValue(object, forKey: "\(port.device):\(member)"), other != object {
+                    problem("duplicate-port", "\(port.device):\(member) is in both \(other) and \(object)", [other, object])
+                }
             }
             guard let profile = profiles[port.profile] else {
                 problem("unknown-profile", "\(object) uses port profile \(port.profile), which is not declared", [object])

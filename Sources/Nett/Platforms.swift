@@ -6,7 +6,8 @@ import DataverketProcess
 
 /// Open vSwitch as a leaf switch: the intent's ports of one device as OVS port settings, one line per port in
 /// interface order — `port Ethernet1 tag=110` (access), `port Ethernet48 trunks=10,20 vlan_mode=trunk` (trunk),
-/// `… tag=20 trunks=20,110 vlan_mode=native-untagged` (trunk with a native VLAN). The same format is what
+/// `… tag=20 trunks=20,110 vlan_mode=native-untagged` (trunk with a native VLAN), `port bond48
+/// bond=Ethernet48,Ethernet49 lacp=active trunks=…` (a bond of the port's members, LACP when its profile asks). The same format is what
 /// `OpenVSwitch.read()` reports, so rendered and realized compare line by line.
 public struct OVSRenderer: ConfigRenderer {
     public var platform: String { "ovs" }
@@ -20,6 +21,10 @@ public struct OVSRenderer: ConfigRenderer {
             guard let profile = intent.profile(of: port) else { continue }
             let (untagged, tagged) = intent.carried(by: port, index)
             var settings = OVSPort(name: port.interface)
+            if let members = port.members {
+                settings.bond = members
+                settings.lacp = profile.lacp == true ? "active" : nil
+            }
             if profile.mode == "access" {
                 settings.tag = untagged?.vlan
             } else if let native = untagged {
@@ -39,12 +44,18 @@ public struct OVSRenderer: ConfigRenderer {
 /// One OVS port's VLAN settings.
 public struct OVSPort: Sendable, Hashable {
     public var name: String
+    /// A bond's interfaces (empty: the port's one interface has the port's name).
+    public var bond: [String] = []
+    /// `active` or `passive` (bonds only).
+    public var lacp: String?
     public var tag: Int?
     public var trunks: [Int] = []
     public var vlanMode: String?
 
-    public init(name: String, tag: Int? = nil, trunks: [Int] = [], vlanMode: String? = nil) {
+    public init(name: String, bond: [String] = [], lacp: String? = nil, tag: Int? = nil, trunks: [Int] = [], vlanMode: String? = nil) {
         self.name = name
+        self.bond = bond
+        self.lacp = lacp
         self.tag = tag
         self.trunks = trunks
         self.vlanMode = vlanMode
@@ -52,6 +63,8 @@ public struct OVSPort: Sendable, Hashable {
 
     public var line: String {
         var parts = ["port \(name)"]
+        if !bond.isEmpty { parts.append("bond=\(bond.joined(separator: ","))") }
+        if let lacp { parts.append("lacp=\(lacp)") }
         if let tag { parts.append("tag=\(tag)") }
         if !trunks.isEmpty { parts.append("trunks=\(trunks.map(String.init).joined(separator: ","))") }
         if let vlanMode { parts.append("vlan_mode=\(vlanMode)") }
@@ -71,7 +84,9 @@ public struct OVSPort: Sendable, Hashable {
             func bad(_ why: String) -> DataverketError {
                 DataverketError.invalid("candidate", "line \(number + 1) for \(device) ('\(line)'): \(why)")
             }
-            guard words.count >= 2, words[0] == "port" else { throw bad("expected `port NAME [tag=N] [trunks=A,B] [vlan_mode=M]`") }
+            guard words.count >= 2, words[0] == "port" else {
+                throw bad("expected `port NAME [bond=IF,IF…] [lacp=active|passive] [tag=N] [trunks=A,B] [vlan_mode=M]`")
+            }
             let name = words[1]
             guard !name.isEmpty, name.utf8.count <= 15, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
                 throw bad("'\(name)' is not an interface name")
@@ -94,10 +109,21 @@ public struct OVSPort: Sendable, Hashable {
                 case "vlan_mode":
                     guard modes.contains(pair[1]) else { throw bad("vlan_mode is one of \(modes.sorted().joined(separator: ", "))") }
                     port.vlanMode = pair[1]
+                case "bond":
+                    let members = pair[1].split(separator: ",").map(String.init)
+                    guard members.count >= 2, Set(members).count == members.count,
+                          members.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 15 && $0.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) } }) else {
+                        throw bad("bond names two or more distinct interfaces")
+                    }
+                    port.bond = members
+                case "lacp":
+                    guard ["active", "passive"].contains(pair[1]) else { throw bad("lacp is active or passive") }
+                    port.lacp = pair[1]
                 default:
                     throw bad("unknown setting \(pair[0])")
                 }
             }
+            for member in port.bond where !seen.insert(member).inserted { throw bad("\(member) is in two ports") }
             ports.append(port)
         }
         return ports
@@ -142,18 +168,37 @@ public struct OpenVSwitch: ConfigBackend {
     /// The bridge's ports (not the bridge's own internal port) with their VLAN settings.
     public func ports() async throws -> [OVSPort] {
         let members = Set(significantLines(try await vsctl(["list-ports", bridge])))
-        let text = try await vsctl(["-f", "json", "--columns=name,tag,trunks,vlan_mode", "list", "port"])
-        guard let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
-              let rows = object["data"] as? [[Any]] else {
-            throw DataverketError(.unavailable, "ovs-vsctl on \(device) printed something that is not OVSDB JSON")
+        let rows = try await table("port", ["name", "tag", "trunks", "vlan_mode", "lacp", "interfaces"])
+        var interfaces: [String: String] = [:]
+        for row in try await table("interface", ["_uuid", "name"]) {
+            if let uuid = Self.uuids(row[0]).first, let name = row[1] as? String { interfaces[uuid] = name }
         }
         var ports: [OVSPort] = []
-        for row in rows where row.count == 4 {
+        for row in rows {
             guard let name = row[0] as? String, members.contains(name) else { continue }
-            ports.append(OVSPort(name: name, tag: Self.integers(row[1]).first, trunks: Self.integers(row[2]).sorted(),
-                                 vlanMode: Self.strings(row[3]).first))
+            let own = Self.uuids(row[5]).compactMap { interfaces[$0] }.sorted { NetworkIntent.interfaceOrder($0, $1) }
+            let bond = own == [name] || own.count < 2 ? [] : own
+            ports.append(OVSPort(name: name, bond: bond, lacp: Self.strings(row[4]).first.flatMap { $0 == "off" ? nil : $0 },
+                                 tag: Self.integers(row[1]).first, trunks: Self.integers(row[2]).sorted(), vlanMode: Self.strings(row[3]).first))
         }
         return ports.sorted { NetworkIntent.interfaceOrder($0.name, $1.name) }
+    }
+
+    /// Rows of an OVSDB table with the given columns (`ovs-vsctl -f json list`).
+    func table(_ name: String, _ columns: [String]) async throws -> [[Any]] {
+        let text = try await vsctl(["-f", "json", "--columns=\(columns.joined(separator: ","))", "list", name])
+        guard let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], let rows = object["data"] as? [[Any]] else {
+            throw DataverketError(.unavailable, "ovs-vsctl on \(device) printed something that is not OVSDB JSON")
+        }
+        return rows.filter { $0.count == columns.count }
+    }
+
+    /// An OVSDB UUID or set of them: `["uuid", U]` or `["set", [["uuid", U], …]]`.
+    static func uuids(_ value: Any) -> [String] {
+        guard let pair = value as? [Any], pair.count == 2, let tag = pair[0] as? String else { return [] }
+        if tag == "uuid", let uuid = pair[1] as? String { return [uuid] }
+        if tag == "set", let items = pair[1] as? [Any] { return items.flatMap { uuids($0) } }
+        return []
     }
 
     /// An OVSDB value as integers: a bare atom, or `["set", [atoms]]` (RFC 7047 §5.1).
@@ -184,13 +229,20 @@ public struct OpenVSwitch: ConfigBackend {
 
     public func load(_ config: String) async throws {
         let wanted = try OVSPort.parse(config, device: device)
-        let present = Set(significantLines(try await vsctl(["list-ports", bridge])))
+        let running = Dictionary(try await ports().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var commands: [[String]] = []
-        for name in present.subtracting(wanted.map(\.name)).sorted() { commands.append(["del-port", bridge, name]) }
+        // A port that goes away, or whose interfaces change (bond ↔ single, other members), is deleted first.
+        let keep = Set(wanted.filter { port in running[port.name].map { $0.bond == port.bond } ?? true }.map(\.name))
+        for name in running.keys.sorted() where !keep.contains(name) { commands.append(["del-port", bridge, name]) }
         for port in wanted {
-            commands.append(["--may-exist", "add-port", bridge, port.name])
-            commands.append(["clear", "port", port.name, "tag", "trunks", "vlan_mode"])
+            if port.bond.isEmpty {
+                commands.append(["--may-exist", "add-port", bridge, port.name])
+            } else {
+                commands.append(["--may-exist", "add-bond", bridge, port.name] + port.bond)
+            }
+            commands.append(["clear", "port", port.name, "tag", "trunks", "vlan_mode", "lacp"])
             var settings: [String] = []
+            if let lacp = port.lacp { settings.append("lacp=\(lacp)") }
             if let tag = port.tag { settings.append("tag=\(tag)") }
             if !port.trunks.isEmpty { settings.append("trunks=\(port.trunks.map(String.init).joined(separator: ","))") }
             if let mode = port.vlanMode { settings.append("vlan_mode=\(mode)") }

@@ -86,13 +86,13 @@ public struct SONiCRenderer: ConfigRenderer {
         let index = intent.networkIndex
         for port in intent.ports(of: device) {
             guard let profile = intent.profile(of: port) else { continue }
-            put("PORT", port.interface, ["admin_status": "up", "mtu": String(profile.mtu)])
+            for name in port.physical { put("PORT", name, ["admin_status": "up", "mtu": String(profile.mtu)]) }
             var member = port.interface
-            if profile.lacp == true {
+            if profile.lacp == true || port.members != nil {
                 channel += 1
                 member = "PortChannel\(channel)"
                 put("PORTCHANNEL", member, ["admin_status": "up", "mtu": String(profile.mtu), "min_links": "1"])
-                put("PORTCHANNEL_MEMBER", "\(member)|\(port.interface)", [:])
+                for name in port.physical { put("PORTCHANNEL_MEMBER", "\(member)|\(name)", [:]) }
             }
             let (untagged, tagged) = intent.carried(by: port, index)
             if let untagged { put("VLAN_MEMBER", "Vlan\(untagged.vlan)|\(member)", ["tagging_mode": "untagged"]) }
@@ -167,11 +167,13 @@ public struct EOSRenderer: ConfigRenderer {
                 body.append("   switchport trunk allowed vlan \(allowed.isEmpty ? "none" : allowed.map(String.init).joined(separator: ","))")
             }
             body.append("   mtu \(profile.mtu)")
-            if profile.lacp == true {
+            if profile.lacp == true || port.members != nil {
                 channel += 1
                 channels += ["interface Port-Channel\(channel)"] + body + ["!"]
-                lines += ["interface \(port.interface)", "   description \(port.peer.map { "to \($0)" } ?? profile.name)",
-                          "   channel-group \(channel) mode active", "   mtu \(profile.mtu)", "!"]
+                for name in port.physical {
+                    lines += ["interface \(name)", "   description \(port.peer.map { "to \($0)" } ?? profile.name)",
+                              "   channel-group \(channel) mode active", "   mtu \(profile.mtu)", "!"]
+                }
             } else {
                 lines += ["interface \(port.interface)", "   description \(profile.name)"] + body + ["!"]
             }

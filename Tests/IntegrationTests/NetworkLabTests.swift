@@ -42,6 +42,7 @@ struct NetworkLabTests {
         }
         let down = try await BareMetalLabTests.lab(["fabric", "down", "--state", state, "--prefix", prefix])
         #expect(down.code == 0, "\(down.output)")
+        try? FileManager.default.removeItem(atPath: state)
     }
 
     static func dvnet(_ server: TestServer, _ arguments: [String], token: String? = nil) async -> (code: Int32, out: String, err: String) {
@@ -85,6 +86,12 @@ struct NetworkLabTests {
             let good = try await Self.snapshot(devices)
             #expect(good["osl1-leaf2/ovs"]?.contains("port Ethernet41 tag=10") == true, "\(good)")
             #expect(good["osl1-border1/nftables"]?.contains("mgmt -> oob tcp/22") == true, "\(good)")
+            // The inter-leaf trunk is an LACP bond of two links, negotiated by the two Open vSwitch instances.
+            for leaf in catalog.devices where leaf.driver == "ovs" {
+                let lacp = try await runSubprocess("/usr/bin/ovs-appctl", ["-t", leaf.control!, "lacp/show", "bond48"], environment: [:],
+                                                   timeout: .seconds(10))
+                #expect(lacp?.stdout.contains("status: active negotiated") == true, "\(leaf.name): \(lacp?.stdout ?? "timeout")")
+            }
             let clean = await Self.dvnet(server, ["drift"])
             #expect(clean.code == 0 && clean.out.contains("no drift"), "\(clean)")
 

@@ -53,7 +53,12 @@ struct IntentTests {
         trunk.ports![0].needs = ["provisioning", "globex-app"]
         let trunkProblem = try #require(IntentVerifier.verify(trunk).problems.first)
         #expect(trunkProblem.code == "vlan-not-allowed-on-trunk")
-        #expect(trunkProblem.objects == ["port osl1-leaf1:Ethernet48", "port profile leaf-trunk", "network globex-app"])
+        #expect(trunkProblem.objects == ["port osl1-leaf1:bond48", "port profile leaf-trunk", "network globex-app"])
+
+        var bond = base
+        bond.ports![0].members = ["Ethernet48"]
+        bond.ports![2].members = ["Ethernet1", "Ethernet48"]
+        #expect(Self.codes(bond) == ["malformed-bond", "duplicate-port"], "\(IntentVerifier.verify(bond).problems)")
 
         var access = base
         access.ports![2].needs = ["acme-web", "globex-app"]

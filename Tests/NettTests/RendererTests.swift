@@ -51,7 +51,7 @@ struct RendererTests {
         #expect(tables["VLAN_MEMBER"]?["Vlan20|Ethernet1"] == nil)
         #expect(tables["VLAN_MEMBER"]?["Vlan120|Ethernet1"] == nil, "globex's VLAN must not reach acme's server port")
         #expect(tables["VLAN_MEMBER"]?["Vlan110|PortChannel1"]?["tagging_mode"] == "tagged")
-        #expect(tables["PORTCHANNEL_MEMBER"]?["PortChannel1|Ethernet48"] != nil)
+        #expect(tables["PORTCHANNEL_MEMBER"]?["PortChannel1|Ethernet48"] != nil && tables["PORTCHANNEL_MEMBER"]?["PortChannel1|Ethernet49"] != nil)
         #expect(tables["PORT"]?["Ethernet48"]?["mtu"] == "9216")
     }
 

@@ -33,14 +33,15 @@ struct RolloutTests {
             port Ethernet2 tag=120
             port Ethernet3 tag=30
             port Ethernet4 tag=20
-            port Ethernet48 trunks=10,20,30,110,120,200,300 vlan_mode=trunk
+            port bond48 bond=Ethernet48,Ethernet49 lacp=active trunks=10,20,30,110,120,200,300 vlan_mode=trunk
 
             """)
         var native = try IntentTests.example()
         native.portProfiles![1] = .init(name: "server-acme", mode: "trunk", network: "provisioning", allowed: ["acme-web"], mtu: 9216)
         #expect(try OVSRenderer().render(native, device: "osl1-leaf1").contains("port Ethernet1 tag=20 trunks=20,110 vlan_mode=native-untagged"))
         for bad in ["interface Ethernet1", "port Ethernet1 tag=5000", "port Ethernet1 trunks=1,x", "port Ethernet1 color=blue",
-                    "port Ethernet1\nport Ethernet1", "port a/b", "port Ethernet1 vlan_mode=sideways"] {
+                    "port Ethernet1\nport Ethernet1", "port a/b", "port Ethernet1 vlan_mode=sideways", "port b1 bond=Ethernet1",
+                    "port b1 bond=Ethernet1,Ethernet1", "port b1 bond=E1,E2 lacp=sometimes", "port b1 bond=E1,E2\nport b2 bond=E2,E3"] {
             await #expect(throws: DataverketError.self, "\(bad)") { try await OpenVSwitch(device: "leaf", database: "/nonexistent").check(bad) }
         }
     }
@@ -132,7 +133,7 @@ struct RolloutTests {
             #expect(try await driver.runningConfig() == "")
             let candidate = try OVSRenderer().render(try IntentTests.example(), device: "osl1-leaf1")
             try await driver.stage(candidate, mode: .replace)
-            #expect(try await driver.diff().contains("+ port Ethernet48 trunks=10,20,30,110,120,200,300 vlan_mode=trunk"))
+            #expect(try await driver.diff().contains("+ port bond48 bond=Ethernet48,Ethernet49 lacp=active trunks=10,20,30,110,120,200,300 vlan_mode=trunk"))
             try await driver.commit(confirmWithin: nil)
             #expect(try await driver.runningConfig() == candidate)
             let facts = try await driver.facts()

@@ -2,7 +2,7 @@
 # The network lab for Nett (issue 7): the cabling of examples/network-osl1.yaml in network namespaces.
 #
 #   2 leaf switches   Open vSwitch in userspace (one ovsdb-server + ovs-vswitchd per namespace, bridge br0,
-#                     datapath netdev), a trunk between them (Ethernet48 ↔ Ethernet48)
+#                     datapath netdev), a trunk between them over two links (Ethernet48, Ethernet49: an LACP bond)
 #   1 border router   FRR (zebra, bgpd, staticd) + nftables, one interface per routed network towards leaf2
 #                     (Ethernet41–47) and an uplink with eBGP to
 #   1 upstream        FRR, AS 64500, outside Dataverket's control (configured here), announcing 203.0.113.0/24
@@ -126,6 +126,7 @@ fabric_up() {
 
   # Cabling: the trunk, the hosts' access ports, the border's interfaces and uplink, the internet behind upstream.
   fabric_link "$(fabric_ns leaf1)" Ethernet48 "$(fabric_ns leaf2)" Ethernet48
+  fabric_link "$(fabric_ns leaf1)" Ethernet49 "$(fabric_ns leaf2)" Ethernet49
   fabric_link "$(fabric_ns leaf1)" Ethernet1 "$(fabric_ns h-acme)" eth0
   fabric_link "$(fabric_ns leaf1)" Ethernet2 "$(fabric_ns h-globex)" eth0
   fabric_link "$(fabric_ns leaf1)" Ethernet3 "$(fabric_ns h-mgmt)" eth0
@@ -165,8 +166,8 @@ fabric_up() {
   "prefix": "$p",
   "state": "$state",
   "devices": [
-    {"name": "osl1-leaf1", "driver": "ovs", "namespace": "$p-leaf1", "database": "$state/leaf1/db.sock", "bridge": "$FABRIC_BRIDGE"},
-    {"name": "osl1-leaf2", "driver": "ovs", "namespace": "$p-leaf2", "database": "$state/leaf2/db.sock", "bridge": "$FABRIC_BRIDGE"},
+    {"name": "osl1-leaf1", "driver": "ovs", "namespace": "$p-leaf1", "database": "$state/leaf1/db.sock", "bridge": "$FABRIC_BRIDGE", "control": "$state/leaf1/vswitchd.ctl"},
+    {"name": "osl1-leaf2", "driver": "ovs", "namespace": "$p-leaf2", "database": "$state/leaf2/db.sock", "bridge": "$FABRIC_BRIDGE", "control": "$state/leaf2/vswitchd.ctl"},
     {"name": "osl1-border1", "driver": "frr", "namespace": "$p-border1", "vtySocket": "$state/frr", "runDirectory": "$state/frr/$p-border1"},
     {"name": "osl1-border1", "driver": "nftables", "namespace": "$p-border1"}
   ],
