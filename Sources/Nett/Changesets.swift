@@ -261,8 +261,19 @@ public struct NettPlane: Sendable {
             guard let id = parameters["changeset"] else { throw PermanentFailure("the task names no changeset") }
             guard let rollout else { throw PermanentFailure("no network devices are configured (DV_NETT_DEVICES)") }
             let record = try await changesets.update(id) { $0.status = "applying" }
-            let report = try await rollout.apply(record.intent, only: record.devices.map(Set.init), confirmWithin: .seconds(Int64(record.confirmWithin))) { note in
-                try await execution.progress(50, note)
+            let report: RolloutReport
+            do {
+                report = try await rollout.apply(record.intent, only: record.devices.map(Set.init),
+                                                 confirmWithin: .seconds(Int64(record.confirmWithin))) { note in
+                    try await execution.progress(50, note)
+                }
+            } catch {
+                // Cancelled or broken before a report: say so on the changeset rather than leave it `applying`.
+                _ = try? await changesets.update(id) { record in
+                    record.status = "failed"
+                    record.report = RolloutReport(steps: [], probes: [], failure: "\(error)", seconds: 0)
+                }
+                throw error
             }
             let final = report.steps.contains { $0.state == "failed" && $0.error?.hasPrefix("rollback failed") == true } ? "failed"
                 : report.ok ? "applied" : (report.steps.contains { $0.state == "rolled-back" } ? "rolled-back" : "failed")

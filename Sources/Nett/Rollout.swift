@@ -369,6 +369,22 @@ public struct Rollout: Sendable {
             }
             try await progress("probes: \(results.count - failed.count)/\(results.count) as intended")
         }
+        if failure == nil {
+            // Confirm every commit; one that cannot be confirmed (its timer already rolled it back: the probes took
+            // longer than confirmWithin) fails the changeset, and every other device goes back too.
+            for (index, driver) in touched {
+                do {
+                    try await driver.confirm()
+                    steps[index].state = "confirmed"
+                } catch {
+                    failure = "\(steps[index].device) (\(steps[index].driver)) could not be confirmed: \(error) — its commit was rolled back after \(confirmWithin)"
+                    steps[index].state = "rolled-back"
+                    steps[index].error = "\(error)"
+                    touched.removeAll { $0.index == index }
+                    break
+                }
+            }
+        }
         if let failure {
             logger.warning("rollout failed; rolling back", metadata: ["failure": "\(failure)", "devices": "\(touched.count)"])
             for (index, driver) in touched.reversed() {
@@ -379,11 +395,6 @@ public struct Rollout: Sendable {
                     steps[index].state = "failed"
                     steps[index].error = "rollback failed: \(error)"
                 }
-            }
-        } else {
-            for (index, driver) in touched {
-                try await driver.confirm()
-                steps[index].state = "confirmed"
             }
         }
         let elapsed = ContinuousClock.now - started
