@@ -2,6 +2,7 @@ import DataverketCore
 import DataverketProcess
 import Foundation
 import Nett
+import Logging
 import Testing
 
 /// Rollout's pure parts (probe plans, drift comparison and folding, the device catalog, the OVS and FRR formats), and
@@ -161,6 +162,30 @@ struct RolloutTests {
             try await driver.rollback()
             #expect(try await driver.runningConfig() == candidate)
             await #expect(throws: DataverketError.self) { try await driver.confirm() }
+        }
+    }
+
+    @Test("rollout: committed and confirmed on the real nft; a commit whose timer fires before the probes finish fails the changeset and is rolled back")
+    func rolloutConfirmation() async throws {
+        try await NftablesDriverTests.withNamespace { namespace in
+            let catalog = DeviceCatalog(devices: [DeviceTarget(name: "osl1-border1", driver: "nftables", namespace: namespace)], endpoints: [])
+            let rollout = Rollout(devices: NetworkDevices(catalog: catalog), logger: Logger(label: "test"))
+            let intent = try IntentTests.example()
+            let planned = await rollout.plan(intent)
+            #expect(planned.map(\.state) == ["pending"] && planned.first?.diff.isEmpty == false, "\(planned)")
+
+            let applied = try await rollout.apply(intent, confirmWithin: .seconds(30))
+            #expect(applied.ok && applied.steps.map(\.state) == ["confirmed"], "\(applied)")
+            let again = try await rollout.apply(intent, confirmWithin: .seconds(30))
+            #expect(again.ok && again.steps.map(\.state) == ["unchanged"], "\(again)")
+
+            var changed = intent
+            changed.rules = (changed.rules ?? []) + [NetworkIntent.Rule(from: "mgmt", to: "public-lb", protocol: "tcp", port: 80)]
+            let late = try await rollout.apply(changed, confirmWithin: .milliseconds(1)) { _ in try await Task.sleep(for: .milliseconds(200)) }
+            #expect(!late.ok && late.failure?.contains("could not be confirmed") == true, "\(late)")
+            #expect(late.steps.map(\.state) == ["rolled-back"], "\(late.steps)")
+            let running = try await Nftables(device: "osl1-border1", namespace: namespace).read()
+            #expect(!running.contains("mgmt -> public-lb") && running.contains("mgmt -> oob tcp/22"), "\(running)")
         }
     }
 }
