@@ -585,8 +585,12 @@ CONF
   mark=$(wc -l <"$state/dnsmasq.log")
   (lab_close_fds; exec setsid ip netns exec "$LAB_NS" dnsmasq --keep-in-foreground --conf-file="$conf" </dev/null >"$state/dnsmasq.out" 2>&1) &
   echo $! >"$state/dnsmasq.pid"
-  for _ in $(seq 1 50); do
-    if ! lab_pid_alive "$state/dnsmasq.pid"; then break; fi
+  # Liveness by /proc/PID/stat, not the command line: while the subshell execs setsid → ip → dnsmasq, reading its
+  # cmdline can come back empty for a moment, which once passed for "dnsmasq died" in CI.
+  local pid
+  pid=$(cat "$state/dnsmasq.pid")
+  for _ in $(seq 1 150); do
+    if ! lab_running "$pid"; then break; fi
     if tail -n +"$((mark + 1))" "$state/dnsmasq.log" | grep -q 'DHCP, IP range\|DHCP, sockets bound'; then up=1; break; fi
     sleep 0.1
   done
