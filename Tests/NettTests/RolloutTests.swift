@@ -117,7 +117,13 @@ struct RolloutTests {
         let env = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
         let started = try await runSubprocess("/bin/bash", ["-c", script, "ovs", dir], environment: env, timeout: .seconds(30))
         try #require(started?.status == 0, "could not start Open vSwitch: \(started?.stderr ?? "timeout")")
-        let stop = "for p in vswitchd ovsdb; do kill $(cat \"$1/$p.pid\") 2>/dev/null || true; done; sleep 0.2; rm -rf \"$1\""
+        // `ovs-appctl exit`, then KILL: the daemons may have inherited an ignored SIGTERM from the test runner.
+        let stop = """
+            for p in vswitchd ovsdb; do ovs-appctl -t "$1/$p.ctl" exit >/dev/null 2>&1 || true; done
+            sleep 0.3
+            for p in vswitchd ovsdb; do [ -f "$1/$p.pid" ] && kill -9 "$(cat "$1/$p.pid")" 2>/dev/null; done
+            rm -rf "$1"
+            """
         do {
             try await body(dir)
         } catch {

@@ -189,7 +189,11 @@ JSON
 fabric_down() {
   fabric_args "$@"
   [ -f "$FABRIC_STATE/fabric.env" ] && . "$FABRIC_STATE/fabric.env"
-  local pidfile pid
+  local pidfile pid ctl
+  # Open vSwitch exits on request (its daemons may have inherited an ignored SIGTERM from whoever started the lab).
+  for ctl in "$FABRIC_STATE"/*/vswitchd.ctl "$FABRIC_STATE"/*/ovsdb.ctl; do
+    [ -S "$ctl" ] && ovs-appctl -t "$ctl" exit >/dev/null 2>&1 || true
+  done
   for pidfile in "$FABRIC_STATE"/frr/*/*.pid "$FABRIC_STATE"/*/vswitchd.pid "$FABRIC_STATE"/*/ovsdb.pid; do
     [ -f "$pidfile" ] || continue
     pid=$(cat "$pidfile" 2>/dev/null) || continue
