@@ -100,13 +100,14 @@ public struct PowerDNSClient: Sendable {
 
     /// Every request Nett sends is idempotent (reads, zone creation answered 409 when done, `REPLACE`/`DELETE` patches),
     /// so a 5xx — e.g. PowerDNS's SQLite backend answering "database is locked" to concurrent writers — is retried
-    /// up to three times, after about 50, 100 and 200 ms; the last answer is returned.
+    /// up to seven times, backing off from about 50 ms, doubling, to at most 1 s (about 3.5 s in all); the last
+    /// answer is returned.
     private func request(_ method: HTTPMethod, _ path: String, body: Data? = nil) async throws -> (Int, Data) {
         var attempt = 0
         while true {
             let (status, data) = try await send(method, path, body: body)
-            guard status >= 500, attempt < 3 else { return (status, data) }
-            try await Task.sleep(for: .milliseconds((50 << attempt) + Int.random(in: 0..<25)))
+            guard status >= 500, attempt < 7 else { return (status, data) }
+            try await Task.sleep(for: .milliseconds(min(50 << attempt, 1_000) + Int.random(in: 0..<25)))
             attempt += 1
         }
     }
