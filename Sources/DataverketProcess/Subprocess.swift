@@ -12,22 +12,26 @@ public struct SubprocessResult: Sendable {
 /// Runs a program with arguments and an explicit environment (nothing inherited), with a time limit: on timeout or
 /// cancellation the process gets SIGTERM, then SIGKILL a second later. Output beyond `maxOutputBytes` per stream is
 /// dropped. Returns nil when the time limit passed.
+///
+/// The streams go to temporary files, not pipes: Foundation's pipe `readabilityHandler`s are dispatch sources, and a
+/// pipe closed while its source is still registered crashed the test runner inside libdispatch once the descriptor
+/// was reused by the next process. Files also never block on a daemon that inherited the stream and outlives us.
 public func runSubprocess(_ executable: String, _ arguments: [String], environment: [String: String], timeout: Duration,
                    maxOutputBytes: Int = 256 << 10) async throws -> SubprocessResult? {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     process.environment = environment
-    let stdout = Pipe()
-    let stderr = Pipe()
-    process.standardOutput = stdout
-    process.standardError = stderr
+    let stdout = try OutputFile()
+    let stderr = try OutputFile()
+    defer {
+        stdout.remove()
+        stderr.remove()
+    }
+    process.standardOutput = stdout.handle
+    process.standardError = stderr.handle
     process.standardInput = FileHandle.nullDevice
-    let out = OutputCollector(limit: maxOutputBytes)
-    let err = OutputCollector(limit: maxOutputBytes)
     let exit = ExitWaiter()
-    stdout.fileHandleForReading.readabilityHandler = { handle in out.append(handle.availableData) }
-    stderr.fileHandleForReading.readabilityHandler = { handle in err.append(handle.availableData) }
     process.terminationHandler = { process in exit.finish(process.terminationStatus) }
     try process.run()
     let pid = process.processIdentifier
@@ -62,32 +66,37 @@ public func runSubprocess(_ executable: String, _ arguments: [String], environme
         stop()
         return nil
     }
-    // Drain what the pipes still hold after exit.
-    stdout.fileHandleForReading.readabilityHandler = nil
-    stderr.fileHandleForReading.readabilityHandler = nil
-    out.append((try? stdout.fileHandleForReading.readToEnd()) ?? Data())
-    err.append((try? stderr.fileHandleForReading.readToEnd()) ?? Data())
     guard let status else { return nil }
-    return SubprocessResult(status: status, stdout: out.text, stderr: err.text)
+    return SubprocessResult(status: status, stdout: stdout.text(limit: maxOutputBytes), stderr: stderr.text(limit: maxOutputBytes))
 }
 
-/// Bytes from a pipe, up to a limit.
-private final class OutputCollector: Sendable {
-    private let data = Mutex(Data())
-    private let limit: Int
-    init(limit: Int) { self.limit = limit }
+/// A temporary file (mode 0600) a child writes one stream to.
+private struct OutputFile {
+    let path: String
+    let handle: FileHandle
 
-    func append(_ chunk: Data) {
-        data.withLock { data in
-            let room = limit - data.count
-            if room > 0 { data.append(chunk.prefix(room)) }
+    init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("dv-subprocess-\(ULID.make())").path
+        guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
+              let handle = FileHandle(forWritingAtPath: path) else {
+            throw DataverketError(.internal, "cannot create a temporary output file in \(FileManager.default.temporaryDirectory.path)")
         }
+        self.handle = handle
     }
 
-    var text: String { data.withLock { String(decoding: $0, as: UTF8.self) } }
+    /// The first `limit` bytes the child wrote.
+    func text(limit: Int) -> String {
+        guard let reader = FileHandle(forReadingAtPath: path) else { return "" }
+        defer { try? reader.close() }
+        return String(decoding: (try? reader.read(upToCount: limit)) ?? Data(), as: UTF8.self)
+    }
+
+    func remove() {
+        try? handle.close()
+        try? FileManager.default.removeItem(atPath: path)
+    }
 }
 
-/// The exit status of a process, awaited once.
 private final class ExitWaiter: Sendable {
     private struct State {
         var status: Int32?

@@ -64,20 +64,34 @@ extension APIHandlers {
         return .noContent(.init())
     }
 
+    /// Verifies the intent and shows what it would change: against `current` when given, else against the intent
+    /// applied last (when Nett's changesets run here); with devices, each device's configuration diff (read-only).
     func planNetworkIntent(_ input: Operations.PlanNetworkIntent.Input) async throws -> Operations.PlanNetworkIntent.Output {
         guard case .json(let body) = input.body else { throw unsupportedBody }
         let intent = try NetworkJSON.intent(body.intent, field: "intent")
-        let plan = try NetworkPlan.make(intent, current: try body.current.map { try NetworkJSON.intent($0, field: "current") })
+        var current = try body.current.map { try NetworkJSON.intent($0, field: "current") }
+        var against = current == nil ? "nothing" : "current"
+        if current == nil, let nett, let applied = try await nett.changesets.applied() {
+            current = applied
+            against = "applied"
+        }
+        var plan = try NetworkPlan.make(intent, current: current)
+        plan.against = against
+        if let rollout = nett?.rollout { plan.devices = await rollout.plan(intent) }
         return .ok(.init(body: .json(try NetworkJSON.object(plan))))
     }
 }
 
-/// A verified plan: the matrix, and what it opens and closes against the current intent.
+/// A verified plan: the matrix; what it opens and closes and which objects change, against the current intent
+/// (`against`: `current` as given, the `applied` one, or `nothing`); each device's diff when devices are known.
 struct NetworkPlan: Codable, Sendable {
     var ok: Bool
     var matrix: ReachabilityMatrix
     var opened: [String]
     var closed: [String]
+    var changes: [String]
+    var against: String
+    var devices: [RolloutStep]?
 
     /// Verifies `intent`; problems are a 422 naming every offending object (nothing is applied).
     static func make(_ intent: NetworkIntent, current: NetworkIntent?) throws -> NetworkPlan {
@@ -87,8 +101,9 @@ struct NetworkPlan: Codable, Sendable {
                 .invalidArgument, "the intent has \(report.problems.count) problem\(report.problems.count == 1 ? "" : "s"); nothing was applied",
                 violations: report.problems.map { .init(field: $0.objects.joined(separator: ", "), message: "\($0.code): \($0.message)") })
         }
-        let (opened, closed) = current.map { report.matrix.diff(from: IntentVerifier.reachability($0)) } ?? (report.matrix.diff(from: .init(allowed: [:])).opened, [])
-        return NetworkPlan(ok: true, matrix: report.matrix, opened: opened, closed: closed)
+        let (opened, closed) = report.matrix.diff(from: current.map(IntentVerifier.reachability) ?? .init(allowed: [:]))
+        return NetworkPlan(ok: true, matrix: report.matrix, opened: opened, closed: closed, changes: intent.changes(from: current),
+                           against: current == nil ? "nothing" : "current")
     }
 }
 

@@ -24,6 +24,8 @@ public struct ChangesetRecord: Codable, Sendable, Hashable {
     public var closed: [String]
     public var plan: [RolloutStep]
     public var report: RolloutReport?
+    /// While applying: what each device ran before its commit (cleared when the rollout ends).
+    public var checkpoints: [DeviceCheckpoint]?
     public var taskID: String?
     public var createdBy: String
     public var approvedBy: String?
@@ -64,7 +66,7 @@ public struct Changesets: Sendable {
         let proposed = ChangesetRecord(
             id: ResourceID.generate(prefix: "chg", now: now).rawValue, kind: kind, status: needsApproval ? "pending-approval" : "queued",
             description: description, intent: intent, devices: devices, confirmWithin: confirmWithin, opened: opened, closed: closed,
-            plan: plan, report: nil, taskID: nil, createdBy: context.actor, approvedBy: nil, createdAt: now, updatedAt: now)
+            plan: plan, report: nil, checkpoints: nil, taskID: nil, createdBy: context.actor, approvedBy: nil, createdAt: now, updatedAt: now)
         let tasks = self.tasks
         return try await database.transaction { session in
             var record = proposed
@@ -251,7 +253,9 @@ public struct NettPlane: Sendable {
     }
 
     /// The task that applies a changeset. Not retried: a failed rollout has rolled itself back, and applying it
-    /// again is the operator's decision.
+    /// again is the operator's decision. Each device's configuration is stored with the changeset before its
+    /// commit; if the worker applying it is lost (its confirm timers are lost with it), the task is given up on
+    /// its next delivery and the compensation restores those checkpoints.
     public var taskKinds: [TaskKind] {
         let changesets = self.changesets
         let rollout = self.rollout
@@ -264,14 +268,17 @@ public struct NettPlane: Sendable {
             let report: RolloutReport
             do {
                 report = try await rollout.apply(record.intent, only: record.devices.map(Set.init),
-                                                 confirmWithin: .seconds(Int64(record.confirmWithin))) { note in
+                                                 confirmWithin: .seconds(Int64(record.confirmWithin)), checkpoint: { saved in
+                    _ = try await changesets.update(id) { $0.checkpoints = ($0.checkpoints ?? []) + [saved] }
+                }, progress: { note in
                     try await execution.progress(50, note)
-                }
+                })
             } catch {
                 // Cancelled or broken before a report: say so on the changeset rather than leave it `applying`.
                 _ = try? await changesets.update(id) { record in
                     record.status = "failed"
                     record.report = RolloutReport(steps: [], probes: [], failure: "\(error)", seconds: 0)
+                    record.checkpoints = nil
                 }
                 throw error
             }
@@ -280,10 +287,47 @@ public struct NettPlane: Sendable {
             _ = try await changesets.update(id) { record in
                 record.status = final
                 record.report = report
+                record.checkpoints = nil
             }
             logger.info("changeset finished", metadata: ["changeset": "\(id)", "status": "\(final)", "seconds": "\(report.seconds)"])
             if let failure = report.failure { throw PermanentFailure(failure) }
+        }, compensation: { execution in
+            let parameters = try JSONColumn.decode([String: String].self, execution.task.params)
+            guard let id = parameters["changeset"] else { return nil }
+            return try await Self.giveUp(id, reason: execution.task.reason ?? "the task was given up", changesets: changesets, rollout: rollout)
         })]
+    }
+
+    /// A changeset whose task is given up: one still `applying` (its worker was lost mid-rollout) gets every stored
+    /// checkpoint restored and ends `rolled-back` (or `failed`, naming the device that could not be restored — the
+    /// compensation then fails and is tried again); one still `queued` (cancelled, or its deadline passed) ends
+    /// `failed` with the reason. Anything else has finished already.
+    static func giveUp(_ id: String, reason: String, changesets: Changesets, rollout: Rollout?) async throws -> String? {
+        let record = try await changesets.get(id)
+        switch record.status {
+        case "applying":
+            let saved = record.checkpoints ?? []
+            let steps = await rollout?.restore(saved) ?? []
+            let failed = steps.filter { $0.state == "failed" }
+            let summary = saved.isEmpty ? "no device had been committed" : "restored \(steps.count - failed.count) of \(saved.count) devices from the checkpoints stored before their commits"
+            _ = try await changesets.update(id) { record in
+                record.status = failed.isEmpty ? "rolled-back" : "failed"
+                record.report = RolloutReport(steps: steps, probes: [], failure: "\(reason); \(summary)", seconds: 0)
+                if failed.isEmpty { record.checkpoints = nil }
+            }
+            if let first = failed.first {
+                throw DataverketError(.unavailable, "\(first.device) (\(first.driver)): \(first.error ?? "not restored")")
+            }
+            return summary
+        case "queued":
+            _ = try await changesets.update(id) { record in
+                record.status = "failed"
+                record.report = RolloutReport(steps: [], probes: [], failure: reason, seconds: 0)
+            }
+            return nil
+        default:
+            return nil
+        }
     }
 
     public func worker(sentral: ControlPlane, bus: any Bus, logger: Logger, ackWait: Duration = .seconds(30)) -> TaskWorker {

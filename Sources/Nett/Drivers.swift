@@ -15,10 +15,16 @@ public protocol NetworkDriver: Sendable {
     func stage(_ candidate: String, mode: StageMode) async throws
     /// Lines removed (`-`) and added (`+`) by the staged candidate; empty when nothing would change.
     func diff() async throws -> [String]
+    /// What `candidate` would change, checked by the platform like a staged one, without staging it: a plan never
+    /// disturbs a rollout that has its own candidate staged on the same driver.
+    func compare(_ candidate: String) async throws -> [String]
     func commit(confirmWithin: Duration?) async throws
     func confirm() async throws
     func rollback() async throws
     func discard() async throws
+    /// Loads a configuration recorded earlier — a checkpoint stored by a process that died before it could confirm
+    /// or roll back — as a rollback would: unchecked, no timer, whatever is staged or pending dropped.
+    func restore(_ config: String) async throws
 }
 
 /// Renders the firewall part of an intent for a border router: an nftables `inet` table whose forward chain drops
@@ -129,6 +135,11 @@ public actor ReplaceDriver<Backend: ConfigBackend>: NetworkDriver {
         return lineDiff(backend.normalize(try await backend.read()), backend.normalize(candidate))
     }
 
+    public func compare(_ candidate: String) async throws -> [String] {
+        try await backend.check(candidate)
+        return lineDiff(backend.normalize(try await backend.read()), backend.normalize(candidate))
+    }
+
     public func commit(confirmWithin: Duration?) async throws {
         guard let candidate else { throw DataverketError(.conflict, "nothing is staged on \(device)") }
         let running = try await backend.read()
@@ -175,6 +186,14 @@ public actor ReplaceDriver<Backend: ConfigBackend>: NetworkDriver {
         candidate = nil
     }
 
+    public func restore(_ config: String) async throws {
+        confirmTimer?.cancel()
+        confirmTimer = nil
+        candidate = nil
+        checkpoint = nil
+        try await backend.load(config)
+    }
+
     /// Whether a timer-driven rollback failed (and why).
     public var rollbackError: String? { lastRollbackError }
 }
@@ -186,15 +205,23 @@ public struct Nftables: ConfigBackend {
     public let device: String
     public let namespace: String?
     public let table: String
+    /// Where VRFs are network namespaces (the lab: FRR's netns VRF backend), the table goes into each of them too:
+    /// traffic routed inside a VRF never passes the router's own namespace.
+    public let vrfNamespaces: [String]
 
-    public init(device: String, namespace: String?, table: String = "dataverket") {
+    public init(device: String, namespace: String?, table: String = "dataverket", vrfNamespaces: [String] = []) {
         self.device = device
         self.namespace = namespace
         self.table = table
+        self.vrfNamespaces = vrfNamespaces
+    }
+
+    private func nft(_ arguments: [String], in namespace: String?) async throws -> SubprocessResult {
+        try await runInNamespace(namespace, "/usr/sbin/nft", arguments, device: device)
     }
 
     private func nft(_ arguments: [String]) async throws -> SubprocessResult {
-        try await runInNamespace(namespace, "/usr/sbin/nft", arguments, device: device)
+        try await nft(arguments, in: namespace)
     }
 
     public func facts() async throws -> [String: String] {
@@ -203,12 +230,22 @@ public struct Nftables: ConfigBackend {
                 "namespace": namespace ?? "-", "table": "inet \(table)"]
     }
 
-    /// The table as nft prints it; empty when there is none.
+    /// The table as nft prints it; empty when there is none. A VRF namespace whose table differs adds a comment
+    /// line saying so, which makes it drift.
     public func read() async throws -> String {
-        let result = try await nft(["list", "table", "inet", table])
+        var text = try await read(in: namespace)
+        let expected = Self.canonical(text)
+        for vrf in vrfNamespaces where Self.canonical(try await read(in: vrf)) != expected {
+            text += "# the table in VRF namespace \(vrf) differs\n"
+        }
+        return text
+    }
+
+    private func read(in namespace: String?) async throws -> String {
+        let result = try await nft(["list", "table", "inet", table], in: namespace)
         if result.status != 0 {
             if result.stderr.contains("No such file or directory") { return "" }
-            throw DataverketError(.unavailable, "nft list on \(device) failed: \(firstLine(result.stderr))")
+            throw DataverketError(.unavailable, "nft list on \(device)\(namespace.map { " (\($0))" } ?? "") failed: \(firstLine(result.stderr))")
         }
         return result.stdout
     }
@@ -239,18 +276,21 @@ public struct Nftables: ConfigBackend {
         }
     }
 
+    /// Replaces the table in the router's namespace, then in each VRF namespace (each atomically).
     public func load(_ config: String) async throws {
-        let result = try await replace(with: config, dryRun: false)
-        guard result.status == 0 else {
-            throw DataverketError(.unavailable, "nft could not apply the configuration on \(device): \(firstLine(result.stderr))")
+        for target in [namespace] + vrfNamespaces.map(Optional.some) {
+            let result = try await replace(with: config, dryRun: false, in: target)
+            guard result.status == 0 else {
+                throw DataverketError(.unavailable, "nft could not apply the configuration on \(device)\(target.map { " (\($0))" } ?? ""): \(firstLine(result.stderr))")
+            }
         }
     }
 
     /// Replaces the table atomically: the script declares it (so the delete never fails), deletes it, recreates it.
-    private func replace(with config: String, dryRun: Bool) async throws -> SubprocessResult {
+    private func replace(with config: String, dryRun: Bool, in target: String? = nil) async throws -> SubprocessResult {
         let path = try temporaryFile("nft", "table inet \(table)\ndelete table inet \(table)\n" + config)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        return try await nft(dryRun ? ["-c", "-f", path] : ["-f", path])
+        return try await nft(dryRun ? ["-c", "-f", path] : ["-f", path], in: dryRun ? namespace : target)
     }
 
     public func normalize(_ text: String) -> [String] { Self.canonical(text) }
@@ -286,8 +326,8 @@ public struct Nftables: ConfigBackend {
 public typealias NftablesDriver = ReplaceDriver<Nftables>
 
 extension ReplaceDriver where Backend == Nftables {
-    public init(device: String, namespace: String?, table: String = "dataverket") {
-        self.init(Nftables(device: device, namespace: namespace, table: table))
+    public init(device: String, namespace: String?, table: String = "dataverket", vrfNamespaces: [String] = []) {
+        self.init(Nftables(device: device, namespace: namespace, table: table, vrfNamespaces: vrfNamespaces))
     }
 
     public func rules() async throws -> [(chain: String, handle: Int, comment: String?)] { try await backend.rules() }

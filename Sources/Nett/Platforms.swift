@@ -7,8 +7,9 @@ import DataverketProcess
 /// Open vSwitch as a leaf switch: the intent's ports of one device as OVS port settings, one line per port in
 /// interface order — `port Ethernet1 tag=110` (access), `port Ethernet48 trunks=10,20 vlan_mode=trunk` (trunk),
 /// `… tag=20 trunks=20,110 vlan_mode=native-untagged` (trunk with a native VLAN), `port bond48
-/// bond=Ethernet48,Ethernet49 lacp=active trunks=…` (a bond of the port's members, LACP when its profile asks). The same format is what
-/// `OpenVSwitch.read()` reports, so rendered and realized compare line by line.
+/// bond=Ethernet48,Ethernet49 lacp=active trunks=…` (a bond of the port's members, LACP when its profile asks), each
+/// with its profile's `mtu=N` (every interface of the port). The same format is what `OpenVSwitch.read()` reports,
+/// so rendered and realized compare line by line.
 public struct OVSRenderer: ConfigRenderer {
     public var platform: String { "ovs" }
     public init() {}
@@ -21,6 +22,7 @@ public struct OVSRenderer: ConfigRenderer {
             guard let profile = intent.profile(of: port) else { continue }
             let (untagged, tagged) = intent.carried(by: port, index)
             var settings = OVSPort(name: port.interface)
+            settings.mtu = profile.mtu
             if let members = port.members {
                 settings.bond = members
                 settings.lacp = profile.lacp == true ? "active" : nil
@@ -51,15 +53,22 @@ public struct OVSPort: Sendable, Hashable {
     public var tag: Int?
     public var trunks: [Int] = []
     public var vlanMode: String?
+    /// The MTU of the port's interfaces (OVS's `mtu_request`); nil leaves it to the interface.
+    public var mtu: Int?
 
-    public init(name: String, bond: [String] = [], lacp: String? = nil, tag: Int? = nil, trunks: [Int] = [], vlanMode: String? = nil) {
+    public init(name: String, bond: [String] = [], lacp: String? = nil, tag: Int? = nil, trunks: [Int] = [], vlanMode: String? = nil,
+                mtu: Int? = nil) {
         self.name = name
         self.bond = bond
         self.lacp = lacp
         self.tag = tag
         self.trunks = trunks
         self.vlanMode = vlanMode
+        self.mtu = mtu
     }
+
+    /// The kernel interfaces of the port: a bond's members, or the port's own.
+    public var interfaces: [String] { bond.isEmpty ? [name] : bond }
 
     public var line: String {
         var parts = ["port \(name)"]
@@ -68,6 +77,7 @@ public struct OVSPort: Sendable, Hashable {
         if let tag { parts.append("tag=\(tag)") }
         if !trunks.isEmpty { parts.append("trunks=\(trunks.map(String.init).joined(separator: ","))") }
         if let vlanMode { parts.append("vlan_mode=\(vlanMode)") }
+        if let mtu { parts.append("mtu=\(mtu)") }
         return parts.joined(separator: " ")
     }
 
@@ -85,7 +95,7 @@ public struct OVSPort: Sendable, Hashable {
                 DataverketError.invalid("candidate", "line \(number + 1) for \(device) ('\(line)'): \(why)")
             }
             guard words.count >= 2, words[0] == "port" else {
-                throw bad("expected `port NAME [bond=IF,IF…] [lacp=active|passive] [tag=N] [trunks=A,B] [vlan_mode=M]`")
+                throw bad("expected `port NAME [bond=IF,IF…] [lacp=active|passive] [tag=N] [trunks=A,B] [vlan_mode=M] [mtu=N]`")
             }
             let name = words[1]
             guard !name.isEmpty, name.utf8.count <= 15, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
@@ -119,6 +129,9 @@ public struct OVSPort: Sendable, Hashable {
                 case "lacp":
                     guard ["active", "passive"].contains(pair[1]) else { throw bad("lacp is active or passive") }
                     port.lacp = pair[1]
+                case "mtu":
+                    guard let mtu = Int(pair[1]), (68...65535).contains(mtu) else { throw bad("mtu must be 68–65535") }
+                    port.mtu = mtu
                 default:
                     throw bad("unknown setting \(pair[0])")
                 }
@@ -170,16 +183,23 @@ public struct OpenVSwitch: ConfigBackend {
         let members = Set(significantLines(try await vsctl(["list-ports", bridge])))
         let rows = try await table("port", ["name", "tag", "trunks", "vlan_mode", "lacp", "interfaces"])
         var interfaces: [String: String] = [:]
-        for row in try await table("interface", ["_uuid", "name"]) {
-            if let uuid = Self.uuids(row[0]).first, let name = row[1] as? String { interfaces[uuid] = name }
+        var mtus: [String: Int] = [:]
+        for row in try await table("interface", ["_uuid", "name", "mtu_request"]) {
+            if let uuid = Self.uuids(row[0]).first, let name = row[1] as? String {
+                interfaces[uuid] = name
+                mtus[name] = Self.integers(row[2]).first
+            }
         }
         var ports: [OVSPort] = []
         for row in rows {
             guard let name = row[0] as? String, members.contains(name) else { continue }
             let own = Self.uuids(row[5]).compactMap { interfaces[$0] }.sorted { NetworkIntent.interfaceOrder($0, $1) }
             let bond = own == [name] || own.count < 2 ? [] : own
+            // The port's MTU when all its interfaces request the same one; members that differ show as none (drift).
+            let requested = Set(own.map { mtus[$0] })
             ports.append(OVSPort(name: name, bond: bond, lacp: Self.strings(row[4]).first.flatMap { $0 == "off" ? nil : $0 },
-                                 tag: Self.integers(row[1]).first, trunks: Self.integers(row[2]).sorted(), vlanMode: Self.strings(row[3]).first))
+                                 tag: Self.integers(row[1]).first, trunks: Self.integers(row[2]).sorted(), vlanMode: Self.strings(row[3]).first,
+                                 mtu: requested.count == 1 ? requested.first! : nil))
         }
         return ports.sorted { NetworkIntent.interfaceOrder($0.name, $1.name) }
     }
@@ -247,6 +267,9 @@ public struct OpenVSwitch: ConfigBackend {
             if !port.trunks.isEmpty { settings.append("trunks=\(port.trunks.map(String.init).joined(separator: ","))") }
             if let mode = port.vlanMode { settings.append("vlan_mode=\(mode)") }
             if !settings.isEmpty { commands.append(["set", "port", port.name] + settings) }
+            for interface in port.interfaces {
+                commands.append(port.mtu.map { ["set", "interface", interface, "mtu_request=\($0)"] } ?? ["clear", "interface", interface, "mtu_request"])
+            }
         }
         guard !commands.isEmpty else { return }
         var arguments: [String] = []
@@ -289,7 +312,13 @@ public typealias OVSDriver = ReplaceDriver<OpenVSwitch>
 /// default table. Interfaces sort by name; `frr defaults datacenter` (eBGP needs no policy to exchange routes).
 public struct FRRRenderer: ConfigRenderer {
     public var platform: String { "frr" }
-    public init() {}
+    /// The name FRR knows each intent VRF by, where it differs: with the netns VRF backend (`zebra -n`, the lab) a
+    /// VRF is the network namespace of that name. VRFs not listed keep their intent name (a VRF device of that name).
+    public let vrfNames: [String: String]
+
+    public init(vrfNames: [String: String] = [:]) {
+        self.vrfNames = vrfNames
+    }
 
     public static func interfaceName(_ network: String) -> String { String(network.prefix(15)) }
 
@@ -298,16 +327,19 @@ public struct FRRRenderer: ConfigRenderer {
             throw DataverketError.notFound("router", device)
         }
         let networks = Dictionary(intent.networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        // The interface stanza (`interface NAME` or `interface NAME vrf VRF`) and the address.
         var interfaces: [(String, String)] = (router.interfaces ?? []).map { interface in
-            let length = networks[interface.network].flatMap { CIDR($0.prefix)?.length }
+            let network = networks[interface.network]
+            let length = network.flatMap { CIDR($0.prefix)?.length }
             let address = interface.address.contains("/") ? interface.address : "\(interface.address)/\(length ?? 32)"
-            return (Self.interfaceName(interface.network), address)
+            let vrf = network?.vrf.map { " vrf \(vrfNames[$0] ?? $0)" } ?? ""
+            return (Self.interfaceName(interface.network) + vrf, address)
         }
         interfaces += (router.uplinks ?? []).map { ($0.interface, $0.address) }
         let v6 = interfaces.contains { $0.1.contains(":") }
         var lines = ["frr defaults datacenter", "ip forwarding", v6 ? "ipv6 forwarding" : "no ipv6 forwarding", "!"]
-        for (name, address) in interfaces.sorted(by: { $0.0 < $1.0 }) {
-            lines += ["interface \(name)", " \(address.contains(":") ? "ipv6" : "ip") address \(address)", "exit", "!"]
+        for (stanza, address) in interfaces.sorted(by: { $0.0 < $1.0 }) {
+            lines += ["interface \(stanza)", " \(address.contains(":") ? "ipv6" : "ip") address \(address)", "exit", "!"]
         }
         if let asn = router.asn, !(router.bgp ?? []).isEmpty {
             lines.append("router bgp \(asn)")
@@ -364,6 +396,9 @@ public struct FRRouting: ConfigBackend {
     }
 
     private func reload(_ config: String, test: Bool) async throws -> SubprocessResult {
+        // frr-reload.py compares with the whole running configuration: without the namespaces' VRF stanzas it would
+        // delete them (`no netns …`).
+        let config = Self.withNamespaceVRFs(config, Self.namespaceVRFs(try await vtysh(["show running-config"])))
         let path = try temporaryFile("frr", config)
         let confdir = FileManager.default.temporaryDirectory.path
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -383,7 +418,8 @@ public struct FRRouting: ConfigBackend {
     }
 
     /// `show running-config` without vtysh's banner, the version and hostname lines (namespaces share the host
-    /// name), and with IP forwarding stated either way (FRR omits it when it is on, frr-reload needs it stated).
+    /// name), the namespaces the netns VRF backend shows as VRFs, and with IP forwarding stated either way (FRR omits
+    /// it when it is on, frr-reload needs it stated).
     public func read() async throws -> String {
         let text = try await vtysh(["show running-config"])
         var lines: [String] = []
@@ -395,6 +431,7 @@ public struct FRRouting: ConfigBackend {
             }
             lines.append(line)
         }
+        lines = Self.withoutNamespaceVRFs(lines)
         for family in ["ip", "ipv6"] where !lines.contains("\(family) forwarding") && !lines.contains("no \(family) forwarding") {
             let index = lines.firstIndex { $0.hasPrefix("frr defaults") }.map { $0 + 1 } ?? 0
             lines.insert("\(family) forwarding", at: index)
@@ -414,6 +451,56 @@ public struct FRRouting: ConfigBackend {
         guard result.status == 0 else {
             throw DataverketError(.unavailable, "frr-reload.py could not apply the configuration on \(device): \(firstLine(result.stderr))")
         }
+    }
+
+    /// With the netns VRF backend (`zebra -n`) FRR shows every network namespace of the machine as a VRF:
+    /// `vrf NAME` / ` netns /run/netns/NAME` / `exit-vrf`. Those are the machine's, not configuration.
+    public static func namespaceVRFs(_ running: String) -> [(name: String, netns: String)] {
+        let lines = running.split(separator: "\n").map(String.init)
+        var found: [(name: String, netns: String)] = []
+        for (index, line) in lines.enumerated() where line.hasPrefix("vrf ") && index + 1 < lines.count {
+            let next = lines[index + 1].trimmingCharacters(in: .whitespaces)
+            if next.hasPrefix("netns ") { found.append((String(line.dropFirst(4)), String(next.dropFirst(6)))) }
+        }
+        return found
+    }
+
+    /// The configuration without the `netns` lines, and without VRF stanzas left empty by their removal.
+    public static func withoutNamespaceVRFs(_ lines: [String]) -> [String] {
+        var out: [String] = []
+        var index = 0
+        while index < lines.count {
+            let line = lines[index]
+            if line.hasPrefix("vrf "), index + 1 < lines.count, lines[index + 1].trimmingCharacters(in: .whitespaces).hasPrefix("netns ") {
+                if index + 2 < lines.count, lines[index + 2] == "exit-vrf" {
+                    index += 3
+                    if index < lines.count, lines[index] == "!" { index += 1 }
+                    continue
+                }
+                out.append(line)
+                index += 2
+                continue
+            }
+            out.append(line)
+            index += 1
+        }
+        return out
+    }
+
+    /// `config` with each namespace's VRF stanza: its `netns` line added to the stanza the configuration has, or a
+    /// stanza of its own appended.
+    public static func withNamespaceVRFs(_ config: String, _ vrfs: [(name: String, netns: String)]) -> String {
+        guard !vrfs.isEmpty else { return config }
+        var lines = config.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if lines.last == "" { lines.removeLast() }
+        for vrf in vrfs {
+            if let index = lines.firstIndex(of: "vrf \(vrf.name)") {
+                lines.insert(" netns \(vrf.netns)", at: index + 1)
+            } else {
+                lines += ["vrf \(vrf.name)", " netns \(vrf.netns)", "exit-vrf", "!"]
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
     }
 
     /// Each line with the stanzas it is in (`router bgp 65010 › address-family ipv4 unicast › network 192.0.2.0/26`),

@@ -19,9 +19,13 @@ public struct DeviceTarget: Codable, Sendable, Hashable {
     public var runDirectory: String?
     /// nftables: the table (default `dataverket`).
     public var table: String?
+    /// frr and nftables, where VRFs are network namespaces (FRR's netns VRF backend, as in the lab): the namespace
+    /// realizing each intent VRF. FRR knows the VRF by that name; nftables loads its table into each of them too.
+    public var vrfs: [String: String]?
 
     public init(name: String, driver: String, namespace: String? = nil, database: String? = nil, bridge: String? = nil,
-                control: String? = nil, vtySocket: String? = nil, runDirectory: String? = nil, table: String? = nil) {
+                control: String? = nil, vtySocket: String? = nil, runDirectory: String? = nil, table: String? = nil,
+                vrfs: [String: String]? = nil) {
         self.name = name
         self.driver = driver
         self.namespace = namespace
@@ -31,6 +35,7 @@ public struct DeviceTarget: Codable, Sendable, Hashable {
         self.vtySocket = vtySocket
         self.runDirectory = runDirectory
         self.table = table
+        self.vrfs = vrfs
     }
 
     public var key: String { "\(name)/\(driver)" }
@@ -91,7 +96,7 @@ public actor NetworkDevices {
     public nonisolated func renderer(for target: DeviceTarget) -> any ConfigRenderer {
         switch target.driver {
         case "ovs": OVSRenderer()
-        case "frr": FRRRenderer()
+        case "frr": FRRRenderer(vrfNames: target.vrfs ?? [:])
         default: NftablesRenderer(table: target.table ?? "dataverket")
         }
     }
@@ -109,7 +114,8 @@ public actor NetworkDevices {
             }
             driver = FRRDriver(FRRouting(device: target.name, namespace: target.namespace, vtySocket: vty, runDirectory: run))
         default:
-            driver = NftablesDriver(device: target.name, namespace: target.namespace, table: target.table ?? "dataverket")
+            driver = NftablesDriver(device: target.name, namespace: target.namespace, table: target.table ?? "dataverket",
+                                    vrfNamespaces: (target.vrfs ?? [:]).values.sorted())
         }
         drivers[target.key] = driver
         return driver
@@ -286,6 +292,20 @@ public struct RolloutStep: Codable, Sendable, Hashable {
     public var error: String?
 }
 
+/// What a device ran before a rollout committed to it, stored with the changeset before the commit: if the process
+/// applying it dies, its confirm timers die with it, and the task's compensation restores these instead.
+public struct DeviceCheckpoint: Codable, Sendable, Hashable {
+    public var device: String
+    public var driver: String
+    public var config: String
+
+    public init(device: String, driver: String, config: String) {
+        self.device = device
+        self.driver = driver
+        self.config = config
+    }
+}
+
 public struct RolloutReport: Codable, Sendable, Hashable {
     public var steps: [RolloutStep]
     public var probes: [ProbeResult]
@@ -312,10 +332,7 @@ public struct Rollout: Sendable {
         for target in devices.targets(for: intent, only: only) {
             do {
                 let candidate = try devices.renderer(for: target).render(intent, device: target.name)
-                let driver = try await devices.driver(for: target)
-                try await driver.stage(candidate, mode: .replace)
-                let diff = try await driver.diff()
-                try await driver.discard()
+                let diff = try await devices.driver(for: target).compare(candidate)
                 steps.append(RolloutStep(device: target.name, driver: target.driver, state: diff.isEmpty ? "unchanged" : "pending", diff: diff))
             } catch {
                 steps.append(RolloutStep(device: target.name, driver: target.driver, state: "failed", diff: [], error: "\(error)"))
@@ -325,7 +342,8 @@ public struct Rollout: Sendable {
     }
 
     public func apply(_ intent: NetworkIntent, only: Set<String>? = nil, confirmWithin: Duration = .seconds(120),
-                      probe: Bool = true, progress: @Sendable (String) async throws -> Void = { _ in }) async throws -> RolloutReport {
+                      probe: Bool = true, checkpoint: @Sendable (DeviceCheckpoint) async throws -> Void = { _ in },
+                      progress: @Sendable (String) async throws -> Void = { _ in }) async throws -> RolloutReport {
         let started = ContinuousClock.now
         var steps: [RolloutStep] = []
         var touched: [(index: Int, driver: any NetworkDriver)] = []
@@ -341,6 +359,7 @@ public struct Rollout: Sendable {
                     try await driver.discard()
                     step.state = "unchanged"
                 } else {
+                    try await checkpoint(DeviceCheckpoint(device: target.name, driver: target.driver, config: try await driver.runningConfig()))
                     try await driver.commit(confirmWithin: confirmWithin)
                     step.state = "committed"
                     touched.append((steps.count, driver))
@@ -400,6 +419,31 @@ public struct Rollout: Sendable {
         let elapsed = ContinuousClock.now - started
         return RolloutReport(steps: steps, probes: results, failure: failure,
                              seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+}
+
+extension Rollout {
+    /// Loads stored checkpoints back, last committed first (a rollout's rollback, for a process that died before
+    /// it could do its own).
+    public func restore(_ checkpoints: [DeviceCheckpoint]) async -> [RolloutStep] {
+        var steps: [RolloutStep] = []
+        for saved in checkpoints.reversed() {
+            var step = RolloutStep(device: saved.device, driver: saved.driver, state: "rolled-back", diff: [])
+            do {
+                guard let target = devices.targets.first(where: { $0.name == saved.device && $0.driver == saved.driver }) else {
+                    throw DataverketError.notFound("device", "\(saved.device) (\(saved.driver))")
+                }
+                let driver = try await devices.driver(for: target)
+                step.diff = lineDiff(significantLines(try await driver.runningConfig()), significantLines(saved.config))
+                try await driver.restore(saved.config)
+            } catch {
+                step.state = "failed"
+                step.error = "restoring the checkpoint failed: \(error)"
+            }
+            logger.warning("restored a checkpoint", metadata: ["device": "\(saved.device)", "driver": "\(saved.driver)", "state": "\(step.state)"])
+            steps.append(step)
+        }
+        return steps
     }
 }
 
@@ -484,7 +528,7 @@ public enum DriftDetector {
                     guard let network = byVLAN[tag] else {
                         throw DataverketError(.conflict, "\(item.device) port \(name) carries VLAN \(tag), which no network of the intent uses")
                     }
-                    profile = .init(name: "accepted-\(item.device)-\(name)", mode: "access", network: network, mtu: 1500)
+                    profile = .init(name: "accepted-\(item.device)-\(name)", mode: "access", network: network, mtu: realized.mtu ?? 1500)
                 } else {
                     var allowed: [String] = []
                     for vid in realized.trunks {
@@ -494,15 +538,16 @@ public enum DriftDetector {
                         allowed.append(network)
                     }
                     profile = .init(name: "accepted-\(item.device)-\(name)", mode: "trunk", network: realized.tag.flatMap { byVLAN[$0] },
-                                    allowed: allowed, mtu: 9216)
+                                    allowed: allowed, mtu: realized.mtu ?? 9216)
                 }
                 let old = (intent.ports ?? []).first { $0.device == item.device && $0.interface == name }
                 if let existing = (intent.portProfiles ?? []).first(where: {
                     $0.mode == profile.mode && $0.network == profile.network && Set($0.allowed ?? []) == Set(profile.allowed ?? [])
+                        && (realized.mtu == nil || $0.mtu == realized.mtu)
                 }) {
                     profile = existing
                 } else {
-                    profile.mtu = old.flatMap { intent.profile(of: $0)?.mtu } ?? profile.mtu
+                    if realized.mtu == nil { profile.mtu = old.flatMap { intent.profile(of: $0)?.mtu } ?? profile.mtu }
                     intent.portProfiles = (intent.portProfiles ?? []) + [profile]
                 }
                 ports.append(.init(device: item.device, interface: name, profile: profile.name, needs: nil, peer: old?.peer))

@@ -62,7 +62,7 @@ struct NetworkAPITests {
         }
     }
 
-    @Test("plans: the example verifies; a policy violation is 422 naming the networks; the CLI shows the matrix and renders")
+    @Test("plans: the example verifies; a policy violation is 422 naming the networks; the CLI shows the object changes and the matrix, and renders")
     func plans() async throws {
         try await withServer(.sqlite) { server in
             let planned = await Self.dvnet(server, "plan", "-f", Self.example)
@@ -82,6 +82,25 @@ struct NetworkAPITests {
             defer { try? FileManager.default.removeItem(atPath: file) }
             let bad = await Self.dvnet(server, "plan", "-f", file)
             #expect(bad.code != 0 && bad.err.contains("tenant → oob"), "\(bad)")
+
+            // Against --current: the changed objects and what the matrix opens.
+            var changed = try NetworkIntent.load(yaml: try String(contentsOfFile: Self.example, encoding: .utf8))
+            changed.networks[changed.networks.firstIndex { $0.name == "acme-web" }!].vlan = 111
+            changed.ports!.removeAll { $0.device == "osl1-leaf2" && $0.interface == "Ethernet40" }
+            changed.rules!.append(.init(from: "mgmt", to: "public-lb", protocol: "tcp", port: 80))
+            let changedFile = FileManager.default.temporaryDirectory.appendingPathComponent("dv-intent-\(ULID.make()).json").path
+            try JSONEncoder().encode(changed).write(to: URL(fileURLWithPath: changedFile))
+            defer { try? FileManager.default.removeItem(atPath: changedFile) }
+            let diffed = await Self.dvnet(server, "plan", "-f", changedFile, "--current", Self.example)
+            #expect(diffed.code == 0, "\(diffed)")
+            for line in ["changes against --current:", "~ network acme-web: vlan 110 → 111", "- port osl1-leaf2:Ethernet40",
+                         "+ rule allow mgmt → public-lb tcp/80 {action: allow, from: mgmt, port: 80, protocol: tcp, to: public-lb}",
+                         "+ opens: mgmt → public-lb: tcp/80"] {
+                #expect(diffed.out.contains(line), "\(line) missing in \(diffed.out)")
+            }
+            #expect(planned.out.contains("changes against nothing applied yet:") && planned.out.contains("+ network acme-web {"), "\(planned.out)")
+            let same = await Self.dvnet(server, "plan", "-f", Self.example, "--current", Self.example)
+            #expect(same.code == 0 && same.out.contains("no changes against --current"), "\(same)")
 
             let rendered = await run(DVNetCommand.self, ["render", "-f", Self.example, "--device", "osl1-leaf1", "--platform", "eos"])
             #expect(rendered.code == 0 && rendered.out.contains("switchport access vlan 110"), "\(rendered)")

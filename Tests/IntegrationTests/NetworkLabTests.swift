@@ -71,6 +71,13 @@ struct NetworkLabTests {
             let before = try await Self.snapshot(devices)
             #expect(before["osl1-leaf1/ovs"] == "" && before["osl1-border1/nftables"] == "", "\(before)")
 
+            // 0. The plan reads every device back and shows what applying would change there (touching nothing).
+            let planned = await Self.dvnet(server, ["plan", "-f", Self.example])
+            #expect(planned.code == 0 && planned.out.contains("changes against nothing applied yet:"), "\(planned)")
+            #expect(planned.out.contains("osl1-leaf1 (ovs): 5 lines change") && planned.out.contains("    + port Ethernet1 tag=110 mtu=9216"), "\(planned.out)")
+            #expect(planned.out.contains("    + interface acme-web vrf "), "\(planned.out)")
+            #expect(try await Self.snapshot(devices) == before)
+
             // 1. Apply the example as a changeset task and wait for it.
             let applied = await Self.dvnet(server, ["apply", "-f", Self.example, "--wait", "--timeout", "240"])
             #expect(applied.code == 0, "\(applied)")
@@ -86,26 +93,59 @@ struct NetworkLabTests {
             let good = try await Self.snapshot(devices)
             #expect(good["osl1-leaf2/ovs"]?.contains("port Ethernet41 tag=10") == true, "\(good)")
             #expect(good["osl1-border1/nftables"]?.contains("mgmt -> oob tcp/22") == true, "\(good)")
+            // Port profiles' MTUs reach the kernel interfaces (OVS's mtu_request): 9216 for acme's server, 1500 for mgmt's.
+            let leaf1 = try #require(catalog.devices.first { $0.name == "osl1-leaf1" })
+            for (interface, mtu) in [("Ethernet1", "mtu 9216"), ("Ethernet3", "mtu 1500"), ("Ethernet48", "mtu 9216")] {
+                let link = try await runSubprocess("/usr/sbin/ip", ["-n", leaf1.namespace!, "-o", "link", "show", interface], environment: [:],
+                                                   timeout: .seconds(10))
+                #expect(link?.stdout.contains(mtu) == true, "\(interface): \(link?.stdout ?? "timeout")")
+            }
             // The inter-leaf trunk is an LACP bond of two links, negotiated by the two Open vSwitch instances.
             for leaf in catalog.devices where leaf.driver == "ovs" {
                 let lacp = try await runSubprocess("/usr/bin/ovs-appctl", ["-t", leaf.control!, "lacp/show", "bond48"], environment: [:],
                                                    timeout: .seconds(10))
                 #expect(lacp?.stdout.contains("status: active negotiated") == true, "\(leaf.name): \(lacp?.stdout ?? "timeout")")
             }
+            // The border's VRFs are namespaces (FRR's netns VRF backend): the tenant's leg and its address live in
+            // the VRF's namespace, FRR configures it there, and the firewall table is loaded there too.
+            let vrfs = try #require(border.vrfs)
+            let acme = try #require(vrfs["tenant-acme"])
+            #expect(try await frr.read().contains("interface acme-web vrf \(acme)"))
+            let leg = try await runSubprocess("/usr/sbin/ip", ["-n", acme, "-o", "addr", "show", "dev", "acme-web"], environment: [:], timeout: .seconds(10))
+            #expect(leg?.stdout.contains("10.110.0.1/24") == true, "\(leg?.stdout ?? "timeout")")
+            let borderLegs = try await runSubprocess("/usr/sbin/ip", ["-n", border.namespace!, "-o", "link"], environment: [:], timeout: .seconds(10))
+            #expect(borderLegs?.stdout.contains("acme-web") == false, "\(borderLegs?.stdout ?? "timeout")")
+            for namespace in vrfs.values {
+                let table = try await runSubprocess("/usr/sbin/ip", ["netns", "exec", namespace, "/usr/sbin/nft", "list", "table", "inet", "dataverket"],
+                                                    environment: [:], timeout: .seconds(10))
+                #expect(table?.status == 0 && table?.stdout.contains("mgmt -> oob tcp/22") == true, "\(namespace): \(table?.stderr ?? "timeout")")
+            }
+            let acmeHost = try #require(catalog.endpoints?.first { $0.network == "acme-web" })
+            let gateway = try await runSubprocess("/usr/sbin/ip", ["netns", "exec", acmeHost.namespace, "/usr/bin/ping", "-c1", "-W2", "10.110.0.1"],
+                                                  environment: [:], timeout: .seconds(10))
+            #expect(gateway?.status == 0, "the acme host cannot reach its gateway in the VRF: \(gateway?.stdout ?? "timeout")")
+            let replanned = await Self.dvnet(server, ["plan", "-f", Self.example])
+            #expect(replanned.code == 0 && replanned.out.contains("no changes against the intent applied last"), "\(replanned)")
+            #expect(replanned.out.components(separatedBy: "\n").filter { $0.hasSuffix("): no change") }.count == 4, "\(replanned.out)")
             let clean = await Self.dvnet(server, ["drift"])
             #expect(clean.code == 0 && clean.out.contains("no drift"), "\(clean)")
 
-            // 2. Out-of-band edits by hand: a port re-tagged with ovs-vsctl, an address added with vtysh.
-            let leaf1 = try #require(catalog.devices.first { $0.name == "osl1-leaf1" })
+            // 2. Out-of-band edits by hand: a port re-tagged with ovs-vsctl, an address added with vtysh, the firewall
+            //    chain flushed with nft in one VRF namespace.
             let retag = try await runSubprocess("/usr/bin/ovs-vsctl", ["--db=unix:\(leaf1.database!)", "set", "port", "Ethernet1", "tag=120"],
                                                 environment: [:], timeout: .seconds(20))
             #expect(retag?.status == 0)
             _ = try await frr.vtysh(["configure terminal", "interface mgmt", "ip address 10.30.0.254/24"])
+            let sovereign = try #require(vrfs["sovereign"])
+            let flushed = try await runSubprocess("/usr/sbin/ip", ["netns", "exec", sovereign, "/usr/sbin/nft", "flush", "chain", "inet", "dataverket", "forward"],
+                                                  environment: [:], timeout: .seconds(10))
+            #expect(flushed?.status == 0, "\(flushed?.stderr ?? "timeout")")
             let drift = await Self.dvnet(server, ["drift"])
             #expect(drift.code == 0, "\(drift)")
             #expect(drift.out.contains("osl1-leaf1 (ovs): modified port Ethernet1") && drift.out.contains("+ port Ethernet1 tag=120"), "\(drift.out)")
             #expect(drift.out.contains("osl1-border1 (frr): extra interface mgmt") || drift.out.contains("osl1-border1 (frr): modified interface mgmt"),
                     "\(drift.out)")
+            #expect(drift.out.contains("osl1-border1 (nftables): modified") && drift.out.contains("VRF namespace \(sovereign) differs"), "\(drift.out)")
             let json = try await server.raw(.GET, "/v1/network/drift?device=osl1-leaf1")
             let items = (try JSONSerialization.jsonObject(with: Data(json.body.utf8)) as? [String: Any])?["items"] as? [[String: Any]] ?? []
             #expect(json.status == 200 && items.count == 1 && items.first?["kind"] as? String == "modified"

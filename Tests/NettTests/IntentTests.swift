@@ -163,4 +163,25 @@ struct IntentTests {
         #expect(intent.ports?.count == 50 * 24 + 50)
         #expect(report.matrix.allowed.values.reduce(0) { $0 + $1.count } == 250)
     }
+
+    @Test("changes between intents, object by object: added with its fields, removed, changed field by field; none for the same intent")
+    func changes() throws {
+        let old = try Self.example()
+        #expect(old.changes(from: old).isEmpty)
+        var new = old
+        new.networks[new.networks.firstIndex { $0.name == "acme-web" }!].mtu = nil
+        new.networks.append(.init(name: "dmz", vlan: 400, prefix: "10.40.0.0/24", gateway: "10.40.0.1", role: "public"))
+        new.vrfs!.removeAll { $0.name == "tenant-globex" }
+        new.portProfiles![0].lacp = false
+        new.jurisdiction = "SE"
+        let lines = new.changes(from: old)
+        #expect(lines.contains("~ jurisdiction: NO → SE"), "\(lines)")
+        #expect(lines.contains("~ network acme-web: mtu 9000 → (none)"), "\(lines)")
+        #expect(lines.contains("+ network dmz {gateway: 10.40.0.1, name: dmz, prefix: 10.40.0.0/24, role: public, vlan: 400}"), "\(lines)")
+        #expect(lines.contains("- vrf tenant-globex"), "\(lines)")
+        #expect(lines.contains("~ profile leaf-trunk: lacp true → false"), "\(lines)")
+        #expect(lines.count == 5, "\(lines)")
+        #expect(old.changes(from: nil).filter { $0.hasPrefix("+ network ") }.count == old.networks.count)
+    }
+
 }

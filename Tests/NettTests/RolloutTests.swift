@@ -30,11 +30,11 @@ struct RolloutTests {
     func ovsFormat() async throws {
         let text = try OVSRenderer().render(try IntentTests.example(), device: "osl1-leaf1")
         #expect(text == """
-            port Ethernet1 tag=110
-            port Ethernet2 tag=120
-            port Ethernet3 tag=30
-            port Ethernet4 tag=20
-            port bond48 bond=Ethernet48,Ethernet49 lacp=active trunks=10,20,30,110,120,200,300 vlan_mode=trunk
+            port Ethernet1 tag=110 mtu=9216
+            port Ethernet2 tag=120 mtu=9216
+            port Ethernet3 tag=30 mtu=1500
+            port Ethernet4 tag=20 mtu=1500
+            port bond48 bond=Ethernet48,Ethernet49 lacp=active trunks=10,20,30,110,120,200,300 vlan_mode=trunk mtu=9216
 
             """)
         var native = try IntentTests.example()
@@ -42,7 +42,8 @@ struct RolloutTests {
         #expect(try OVSRenderer().render(native, device: "osl1-leaf1").contains("port Ethernet1 tag=20 trunks=20,110 vlan_mode=native-untagged"))
         for bad in ["interface Ethernet1", "port Ethernet1 tag=5000", "port Ethernet1 trunks=1,x", "port Ethernet1 color=blue",
                     "port Ethernet1\nport Ethernet1", "port a/b", "port Ethernet1 vlan_mode=sideways", "port b1 bond=Ethernet1",
-                    "port b1 bond=Ethernet1,Ethernet1", "port b1 bond=E1,E2 lacp=sometimes", "port b1 bond=E1,E2\nport b2 bond=E2,E3"] {
+                    "port b1 bond=Ethernet1,Ethernet1", "port b1 bond=E1,E2 lacp=sometimes", "port b1 bond=E1,E2\nport b2 bond=E2,E3",
+                    "port Ethernet1 mtu=9", "port Ethernet1 mtu=jumbo"] {
             await #expect(throws: DataverketError.self, "\(bad)") { try await OpenVSwitch(device: "leaf", database: "/nonexistent").check(bad) }
         }
     }
@@ -61,6 +62,26 @@ struct RolloutTests {
         #expect(DriftDetector.compare(device: "r", driver: "nftables", rendered: nft, running: wrapped).isEmpty)
         let missing = DriftDetector.compare(device: "r", driver: "nftables", rendered: nft, running: "")
         #expect(missing.map(\.kind) == ["missing"] && missing.first?.object == "table inet t")
+    }
+
+    @Test("VRFs as namespaces: FRR names the VRF after its namespace; the namespaces FRR shows as VRFs are neither drift nor deleted by a reload")
+    func namespaceVRFs() throws {
+        let rendered = try FRRRenderer(vrfNames: ["tenant-acme": "lab-vrf-acme"]).render(try IntentTests.example(), device: "osl1-border1")
+        #expect(rendered.contains("interface acme-web vrf lab-vrf-acme\n ip address 10.110.0.1/24\n"), "\(rendered)")
+        #expect(rendered.contains("interface globex-app vrf tenant-globex\n"), "a VRF without a namespace keeps its intent name")
+        #expect(rendered.contains("interface mgmt\n ip address 10.30.0.1/24\n"), "networks of the default table have no VRF")
+
+        let running = ["frr defaults datacenter", "vrf lab-h1", " netns /run/netns/lab-h1", "exit-vrf", "!", "vrf lab-vrf-acme",
+                       " netns /run/netns/lab-vrf-acme", " ip route 10.9.0.0/24 10.110.0.10", "exit-vrf", "!", "interface mgmt",
+                       " ip address 10.30.0.1/24", "exit", "!"]
+        #expect(FRRouting.namespaceVRFs(running.joined(separator: "\n")).map(\.name) == ["lab-h1", "lab-vrf-acme"])
+        #expect(FRRouting.withoutNamespaceVRFs(running) == ["frr defaults datacenter", "vrf lab-vrf-acme", " ip route 10.9.0.0/24 10.110.0.10",
+                                                            "exit-vrf", "!", "interface mgmt", " ip address 10.30.0.1/24", "exit", "!"])
+        let candidate = "frr defaults datacenter\nvrf lab-vrf-acme\n ip route 10.9.0.0/24 10.110.0.10\nexit-vrf\n!\n"
+        let full = FRRouting.withNamespaceVRFs(candidate, FRRouting.namespaceVRFs(running.joined(separator: "\n")))
+        #expect(full == "frr defaults datacenter\nvrf lab-vrf-acme\n netns /run/netns/lab-vrf-acme\n ip route 10.9.0.0/24 10.110.0.10\nexit-vrf\n!\n"
+                + "vrf lab-h1\n netns /run/netns/lab-h1\nexit-vrf\n!\n", "\(full)")
+        #expect(FRRouting.withNamespaceVRFs(candidate, []) == candidate)
     }
 
     @Test("drift is typed per object; OVS drift folds into the intent, other drift is refused")
@@ -140,7 +161,7 @@ struct RolloutTests {
             #expect(try await driver.runningConfig() == "")
             let candidate = try OVSRenderer().render(try IntentTests.example(), device: "osl1-leaf1")
             try await driver.stage(candidate, mode: .replace)
-            #expect(try await driver.diff().contains("+ port bond48 bond=Ethernet48,Ethernet49 lacp=active trunks=10,20,30,110,120,200,300 vlan_mode=trunk"))
+            #expect(try await driver.diff().contains("+ port bond48 bond=Ethernet48,Ethernet49 lacp=active trunks=10,20,30,110,120,200,300 vlan_mode=trunk mtu=9216"))
             try await driver.commit(confirmWithin: nil)
             #expect(try await driver.runningConfig() == candidate)
             let facts = try await driver.facts()
@@ -187,7 +208,7 @@ struct RolloutTests {
 
             var changed = intent
             changed.rules = (changed.rules ?? []) + [NetworkIntent.Rule(from: "mgmt", to: "public-lb", protocol: "tcp", port: 80)]
-            let late = try await rollout.apply(changed, confirmWithin: .milliseconds(1)) { _ in try await Task.sleep(for: .milliseconds(200)) }
+            let late = try await rollout.apply(changed, confirmWithin: .milliseconds(1), progress: { _ in try await Task.sleep(for: .milliseconds(200)) })
             #expect(!late.ok && late.failure?.contains("could not be confirmed") == true, "\(late)")
             #expect(late.steps.map(\.state) == ["rolled-back"], "\(late.steps)")
             let running = try await Nftables(device: "osl1-border1", namespace: namespace).read()

@@ -8,6 +8,10 @@
 #   1 upstream        FRR, AS 64500, outside Dataverket's control (configured here), announcing 203.0.113.0/24
 #                     from an "internet" host behind it
 #   8 hosts           one per network on an access port (and the internet host), address .10, gateway .1
+#   3 VRFs            the border's VRFs (tenant-acme, tenant-globex, sovereign) as network namespaces P-vrf-NAME
+#                     (the kernel has no VRF devices): FRR's netns VRF backend (`zebra -n`) knows each as VRF
+#                     P-vrf-NAME; the border's legs in the VRF's networks live there; the namespace forwards, and
+#                     nftables loads the border's table into it too
 #
 # The lab only cables and boots the devices: switch ports carry no VLANs and the border has no addresses until
 # Nett applies the intent. `scripts/lab fabric up` writes STATE/fabric.json: each device's driver and how to reach
@@ -79,17 +83,22 @@ fabric_ovs_start() {
   ovs-vsctl --db="unix:$dir/db.sock" --timeout=10 add-br "$FABRIC_BRIDGE" -- set bridge "$FABRIC_BRIDGE" datapath_type=netdev
 }
 
-# fabric_frr_start NAME: zebra, bgpd and staticd in the namespace, sockets and pid files in STATE/frr/NS
-# (vtysh -N NS --vty_socket STATE/frr finds them there).
+FABRIC_VRFS=(tenant-acme tenant-globex sovereign)
+
+# fabric_frr_start NAME [ZEBRA-OPTION…]: zebra, bgpd and staticd in the namespace, sockets and pid files in
+# STATE/frr/NS (vtysh -N NS --vty_socket STATE/frr finds them there).
 fabric_frr_start() {
-  local name=$1 ns run daemon
+  local name=$1 ns run daemon options
+  shift
   ns=$(fabric_ns "$name"); run=$FABRIC_STATE/frr/$ns
   mkdir -p "$run"
   chown -R frr:frr "$FABRIC_STATE/frr"
   for daemon in zebra bgpd staticd; do
+    options=()
+    [ "$daemon" = zebra ] && options=("$@")
     (
       lab_close_fds
-      ip netns exec "$ns" "/usr/lib/frr/$daemon" -d -N "$ns" -f /dev/null -i "$run/$daemon.pid" --vty_socket "$run" \
+      ip netns exec "$ns" "/usr/lib/frr/$daemon" -d "${options[@]}" -N "$ns" -f /dev/null -i "$run/$daemon.pid" --vty_socket "$run" \
         -z "$run/zserv.api" --log "file:$run/$daemon.log" -u frr -g frr </dev/null >/dev/null 2>&1
     )
     for _ in $(seq 1 50); do [ -S "$run/$daemon.vty" ] && break; sleep 0.1; done
@@ -117,10 +126,12 @@ fabric_up() {
   mkdir -p "$FABRIC_STATE"
   echo "FABRIC_PREFIX=$FABRIC_PREFIX" >"$FABRIC_STATE/fabric.env"
   local ns
-  for ns in leaf1 leaf2 border1 upstream1 h-acme h-globex h-mgmt h-prov h-health h-lb h-bmc ext; do
+  for ns in leaf1 leaf2 border1 upstream1 h-acme h-globex h-mgmt h-prov h-health h-lb h-bmc ext "${FABRIC_VRFS[@]/#/vrf-}"; do
     ip netns add "$(fabric_ns "$ns")"
     ip -n "$(fabric_ns "$ns")" link set lo up
   done
+  local vrf
+  for vrf in "${FABRIC_VRFS[@]}"; do ip netns exec "$(fabric_ns "vrf-$vrf")" sysctl -qw net.ipv4.ip_forward=1; done
   fabric_ovs_start leaf1
   fabric_ovs_start leaf2
 
@@ -134,9 +145,13 @@ fabric_up() {
   fabric_link "$(fabric_ns leaf2)" Ethernet1 "$(fabric_ns h-health)" eth0
   fabric_link "$(fabric_ns leaf2)" Ethernet2 "$(fabric_ns h-lb)" eth0
   fabric_link "$(fabric_ns leaf2)" Ethernet40 "$(fabric_ns h-bmc)" eth0
-  local i=41 network
-  for network in oob provisioning mgmt acme-web globex-app health-records public-lb; do
-    fabric_link "$(fabric_ns leaf2)" "Ethernet$i" "$(fabric_ns border1)" "$network"
+  # The border's leg in each network: in the border's namespace, or in its VRF's.
+  local i=41 leg network where
+  for leg in oob provisioning mgmt acme-web:tenant-acme globex-app:tenant-globex health-records:sovereign public-lb; do
+    network=${leg%%:*}
+    where=border1
+    [ "$leg" != "$network" ] && where=vrf-${leg#*:}
+    fabric_link "$(fabric_ns leaf2)" "Ethernet$i" "$(fabric_ns "$where")" "$network"
     i=$((i + 1))
   done
   fabric_link "$(fabric_ns border1)" uplink "$(fabric_ns upstream1)" uplink
@@ -151,7 +166,7 @@ fabric_up() {
   fabric_host h-bmc 10.10.0.10/24 10.10.0.1
   fabric_host ext 203.0.113.10/24 203.0.113.1
 
-  fabric_frr_start border1
+  fabric_frr_start border1 -n
   fabric_frr_start upstream1
   # The upstream is not Dataverket's: the lab configures it, as the transit provider would.
   ip -n "$(fabric_ns upstream1)" addr add 198.51.100.1/30 dev uplink
@@ -161,6 +176,7 @@ fabric_up() {
     -c 'network 203.0.113.0/24' -c 'exit-address-family' -c 'end' >/dev/null
 
   local state=$FABRIC_STATE p=$FABRIC_PREFIX
+  local vrfs="\"tenant-acme\": \"$p-vrf-tenant-acme\", \"tenant-globex\": \"$p-vrf-tenant-globex\", \"sovereign\": \"$p-vrf-sovereign\""
   cat >"$FABRIC_STATE/fabric.json" <<JSON
 {
   "prefix": "$p",
@@ -168,8 +184,8 @@ fabric_up() {
   "devices": [
     {"name": "osl1-leaf1", "driver": "ovs", "namespace": "$p-leaf1", "database": "$state/leaf1/db.sock", "bridge": "$FABRIC_BRIDGE", "control": "$state/leaf1/vswitchd.ctl"},
     {"name": "osl1-leaf2", "driver": "ovs", "namespace": "$p-leaf2", "database": "$state/leaf2/db.sock", "bridge": "$FABRIC_BRIDGE", "control": "$state/leaf2/vswitchd.ctl"},
-    {"name": "osl1-border1", "driver": "frr", "namespace": "$p-border1", "vtySocket": "$state/frr", "runDirectory": "$state/frr/$p-border1"},
-    {"name": "osl1-border1", "driver": "nftables", "namespace": "$p-border1"}
+    {"name": "osl1-border1", "driver": "frr", "namespace": "$p-border1", "vtySocket": "$state/frr", "runDirectory": "$state/frr/$p-border1", "vrfs": {$vrfs}},
+    {"name": "osl1-border1", "driver": "nftables", "namespace": "$p-border1", "vrfs": {$vrfs}}
   ],
   "endpoints": [
     {"network": "acme-web", "namespace": "$p-h-acme", "address": "10.110.0.10"},
@@ -207,7 +223,7 @@ fabric_down() {
     rm -f "$pidfile"
   done
   local ns
-  for ns in $(ip netns list | awk '{print $1}' | grep -E "^$FABRIC_PREFIX-(leaf[0-9]|border1|upstream1|h-[a-z]+|ext)$"); do
+  for ns in $(ip netns list | awk '{print $1}' | grep -E "^$FABRIC_PREFIX-(leaf[0-9]|border1|upstream1|h-[a-z]+|ext|vrf-[a-z0-9-]+)$"); do
     ip netns del "$ns" 2>/dev/null || true
   done
   rm -f "$FABRIC_STATE/fabric.json"

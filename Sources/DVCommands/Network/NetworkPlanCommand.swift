@@ -6,9 +6,11 @@ import Nett
 /// `dvnet plan -f INTENT.yaml [--current CURRENT.yaml]`
 struct NetworkPlanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "plan", abstract: "Verify a network intent on the server: problems named, the reachability matrix, what the change opens and closes.")
+        commandName: "plan",
+        abstract: "Verify a network intent on the server and show what it would change: objects, reachability, each device's configuration.",
+        discussion: "Nothing is applied. Without --current the intent applied last is the baseline. Device diffs come from reading the devices back.")
     @Option(name: .shortAndLong, help: "The intent (YAML or JSON).") var file: String
-    @Option(help: "The intent as it is now, for the matrix diff.") var current: String?
+    @Option(help: "The intent to compare with (default: the one applied last).") var current: String?
     @OptionGroup var global: GlobalOptions
 
     static func load(_ path: String) throws -> Components.Schemas.NetworkObject {
@@ -25,6 +27,10 @@ struct NetworkPlanCommand: AsyncParsableCommand {
         guard global.output == .table else { return Terminal.write(global.output == .json ? try Render.json(plan) : try Render.yaml(plan)) }
         let values = try InventoryValue.dictionary(plan)
         var lines = ["intent verified: no problems"]
+        let changes = values["changes"] as? [String] ?? []
+        let against = (values["against"] as? String).map { ["applied": "the intent applied last", "current": "--current", "nothing": "nothing applied yet"][$0] ?? $0 } ?? "nothing applied yet"
+        lines.append(changes.isEmpty ? "no changes against \(against)" : "changes against \(against):")
+        lines += changes.map { "  " + $0 }
         let matrix = (values["matrix"] as? [String: Any])?["allowed"] as? [String: [String: [String]]] ?? [:]
         var rows: [[String]] = []
         for (from, row) in matrix.sorted(by: { $0.key < $1.key }) {
@@ -33,6 +39,13 @@ struct NetworkPlanCommand: AsyncParsableCommand {
         lines.append(rows.isEmpty ? "reachability: every network isolated" : Render.table(rows, headers: ["FROM", "TO", "FLOWS"]))
         for (label, key) in [("opens", "opened"), ("closes", "closed")] {
             for line in values[key] as? [String] ?? [] { lines.append("\(label == "opens" ? "+" : "-") \(label): \(line)") }
+        }
+        for step in values["devices"] as? [[String: Any]] ?? [] {
+            let diff = step["diff"] as? [String] ?? []
+            let state = step["state"] as? String ?? "?"
+            let summary = step["error"] as? String ?? (diff.isEmpty ? "no change" : "\(diff.count) line\(diff.count == 1 ? "" : "s") change")
+            lines.append("\(step["device"] as? String ?? "?") (\(step["driver"] as? String ?? "?")): \(state == "failed" ? "FAILED " : "")\(summary)")
+            lines += diff.map { "    " + $0 }
         }
         Terminal.write(lines.joined(separator: "\n"))
     }
