@@ -74,6 +74,7 @@ enum AccessPolicy {
         "createNetworkVRF": .operate, "deleteNetworkVRF": .operate, "deleteNetworkPrefix": .operate, "createNetworkAddress": .operate,
         "createNetworkVLANGroup": .operate, "createNetworkVLAN": .operate, "allocateNetworkVLAN": .operate, "releaseNetworkVLAN": .operate,
         "listNetworkChangesets": .read, "getNetworkChangeset": .read, "listNetworkDrift": .read, "listNetworkDNS": .read,
+        "listNetworkDevices": .read, "getNetworkDevice": .read,
         "createNetworkChangeset": .operate, "remediateNetworkDrift": .operate, "acceptNetworkDrift": .operate,
         "approveNetworkChangeset": .administer,
         "createNetworkASNPool": .operate, "allocateNetworkASN": .operate, "releaseNetworkASN": .operate,

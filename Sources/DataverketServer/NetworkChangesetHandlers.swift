@@ -35,6 +35,16 @@ extension APIHandlers {
         return .accepted(.init(body: .json(try NetworkJSON.object(record))))
     }
 
+    func listNetworkDevices(_ input: Operations.ListNetworkDevices.Input) async throws -> Operations.ListNetworkDevices.Output {
+        let devices = try nettPlane.requireDevices()
+        return .ok(.init(body: .json(.init(items: try devices.targets.map(NetworkJSON.object)))))
+    }
+
+    func getNetworkDevice(_ input: Operations.GetNetworkDevice.Input) async throws -> Operations.GetNetworkDevice.Output {
+        let states = try await nettPlane.requireDevices().state(of: input.path.device)
+        return .ok(.init(body: .json(.init(items: try states.map(NetworkJSON.object)))))
+    }
+
     func listNetworkDrift(_ input: Operations.ListNetworkDrift.Input) async throws -> Operations.ListNetworkDrift.Output {
         let items = try await nettPlane.drift(device: input.query.device)
         return .ok(.init(body: .json(.init(items: try items.map(NetworkJSON.object)))))

@@ -191,7 +191,7 @@ public struct NettPlane: Sendable {
 
     public var rollout: Rollout? { devices.map { Rollout(devices: $0, logger: logger) } }
 
-    func requireDevices() throws(DataverketError) -> NetworkDevices {
+    public func requireDevices() throws(DataverketError) -> NetworkDevices {
         guard let devices else {
             throw DataverketError(.unavailable, "no network devices are configured: set DV_NETT_DEVICES to a devices file (scripts/lab fabric up writes one)")
         }

@@ -25,6 +25,12 @@ public protocol NetworkDriver: Sendable {
     /// Loads a configuration recorded earlier — a checkpoint stored by a process that died before it could confirm
     /// or roll back — as a rollback would: unchecked, no timer, whatever is staged or pending dropped.
     func restore(_ config: String) async throws
+    /// NAPALM's normalized getters (Getters.swift); empty where the platform has no such notion.
+    func interfaces() async throws -> [InterfaceState]
+    func vlans() async throws -> [VLANMembership]
+    func macTable() async throws -> [MACEntry]
+    func bgpNeighbors() async throws -> [BGPNeighbor]
+    func routes() async throws -> [RouteEntry]
 }
 
 /// Renders the firewall part of an intent for a border router: an nftables `inet` table whose forward chain drops
@@ -101,6 +107,12 @@ public protocol ConfigBackend: Sendable {
     func load(_ config: String) async throws
     /// The lines that count when comparing configurations (what the platform adds by itself is dropped).
     func normalize(_ text: String) -> [String]
+    /// The normalized getters; each defaults to nothing (Getters.swift).
+    func interfaces() async throws -> [InterfaceState]
+    func vlans() async throws -> [VLANMembership]
+    func macTable() async throws -> [MACEntry]
+    func bgpNeighbors() async throws -> [BGPNeighbor]
+    func routes() async throws -> [RouteEntry]
 }
 
 /// A `NetworkDriver` over a replace-style `ConfigBackend`: the candidate is staged after the platform checked it,
@@ -185,6 +197,12 @@ public actor ReplaceDriver<Backend: ConfigBackend>: NetworkDriver {
     public func discard() async throws {
         candidate = nil
     }
+
+    public func interfaces() async throws -> [InterfaceState] { try await backend.interfaces() }
+    public func vlans() async throws -> [VLANMembership] { try await backend.vlans() }
+    public func macTable() async throws -> [MACEntry] { try await backend.macTable() }
+    public func bgpNeighbors() async throws -> [BGPNeighbor] { try await backend.bgpNeighbors() }
+    public func routes() async throws -> [RouteEntry] { try await backend.routes() }
 
     public func restore(_ config: String) async throws {
         confirmTimer?.cancel()

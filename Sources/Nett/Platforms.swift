@@ -7,9 +7,9 @@ import DataverketProcess
 /// Open vSwitch as a leaf switch: the intent's ports of one device as OVS port settings, one line per port in
 /// interface order — `port Ethernet1 tag=110` (access), `port Ethernet48 trunks=10,20 vlan_mode=trunk` (trunk),
 /// `… tag=20 trunks=20,110 vlan_mode=native-untagged` (trunk with a native VLAN), `port bond48
-/// bond=Ethernet48,Ethernet49 lacp=active trunks=…` (a bond of the port's members, LACP when its profile asks), each
-/// with its profile's `mtu=N` (every interface of the port). The same format is what `OpenVSwitch.read()` reports,
-/// so rendered and realized compare line by line.
+/// bond=Ethernet48,Ethernet49 lacp=active trunks=…` (a bond of the port's members; LACP when its profile asks, on a
+/// single link too), each with its profile's `mtu=N` (every interface of the port). The same format is what
+/// `OpenVSwitch.read()` reports, so rendered and realized compare line by line.
 public struct OVSRenderer: ConfigRenderer {
     public var platform: String { "ovs" }
     public init() {}
@@ -23,10 +23,9 @@ public struct OVSRenderer: ConfigRenderer {
             let (untagged, tagged) = intent.carried(by: port, index)
             var settings = OVSPort(name: port.interface)
             settings.mtu = profile.mtu
-            if let members = port.members {
-                settings.bond = members
-                settings.lacp = profile.lacp == true ? "active" : nil
-            }
+            if let members = port.members { settings.bond = members }
+            // LACP on a bond, or on a single link (OVS runs LACP on a one-interface port too, as a one-member LAG).
+            settings.lacp = profile.lacp == true ? "active" : nil
             if profile.mode == "access" {
                 settings.tag = untagged?.vlan
             } else if let native = untagged {
@@ -48,7 +47,7 @@ public struct OVSPort: Sendable, Hashable {
     public var name: String
     /// A bond's interfaces (empty: the port's one interface has the port's name).
     public var bond: [String] = []
-    /// `active` or `passive` (bonds only).
+    /// `active` or `passive` (a bond, or a single link as a one-member LAG).
     public var lacp: String?
     public var tag: Int?
     public var trunks: [Int] = []
@@ -280,7 +279,7 @@ public struct OpenVSwitch: ConfigBackend {
     public func normalize(_ text: String) -> [String] { significantLines(text).filter { !$0.hasPrefix("#") } }
 
     /// The learned MAC table (`ovs-appctl fdb/show`): port, VLAN, MAC.
-    public func macTable() async throws -> [(port: String, vlan: Int, mac: String)] {
+    public func learnedMACs() async throws -> [(port: String, vlan: Int, mac: String)] {
         guard let control else { return [] }
         guard let result = try await runSubprocess("/usr/bin/ovs-appctl", ["-t", control, "fdb/show", bridge],
                                                    environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"], timeout: .seconds(10)),
@@ -527,18 +526,6 @@ public struct FRRouting: ConfigBackend {
 
     static func opensStanza(_ line: String) -> Bool {
         ["interface ", "router ", "address-family ", "vrf ", "route-map ", "line vty", "key chain "].contains { line.hasPrefix($0) }
-    }
-
-    /// BGP neighbors with their state (`show bgp summary json`).
-    public func bgpNeighbors() async throws -> [String: String] {
-        let text = try await vtysh(["show bgp summary json"])
-        guard let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return [:] }
-        var neighbors: [String: String] = [:]
-        for (_, family) in object {
-            guard let family = family as? [String: Any], let peers = family["peers"] as? [String: Any] else { continue }
-            for (address, peer) in peers { neighbors[address] = (peer as? [String: Any])?["state"] as? String ?? "unknown" }
-        }
-        return neighbors
     }
 }
 

@@ -129,10 +129,17 @@ struct NetworkAPITests {
             #expect(exhausted.status == 409, "\(exhausted.body)")
             #expect(try await server.raw(.POST, "/v1/network/addresses/allocate", body: #"{"prefix": "10.99.0.0/24"}"#).status == 404)
             #expect(try await server.raw(.POST, "/v1/network/plan", body: #"{"intent": {"datacenter": "x"}}"#).status == 422)
+            #expect(try await server.raw(.POST, "/v1/network/plan", body: "{\"intent\": ").status == 400)
+            let hugePlan = try await server.raw(.POST, "/v1/network/plan", body: "{\"intent\": {\"x\": \"" + String(repeating: "a", count: 40 << 20) + "\"}}")
+            #expect(hugePlan.status == 413, "\(hugePlan.status)")
+            #expect(try await server.raw(.POST, "/v1/network/plan", body: "{}", headers: ["Authorization": "Bearer nope"]).status == 401)
             #expect(try await server.raw(.GET, "/v1/network/prefixes", headers: ["Authorization": "Bearer nope"]).status == 401)
             let viewer = try await server.token(for: "user:viewer", roles: [.viewer])
             let auth = ["Authorization": "Bearer \(viewer)"]
             #expect(try await server.raw(.GET, "/v1/network/prefixes", headers: auth).status == 200)
+            let example = String(decoding: try JSONEncoder().encode(["intent": try NetworkIntent.load(yaml: String(contentsOfFile: Self.example, encoding: .utf8))]),
+                                 as: UTF8.self)
+            #expect(try await server.raw(.POST, "/v1/network/plan", body: example, headers: auth).status == 200, "a viewer may plan: it changes nothing")
             #expect(try await server.raw(.POST, "/v1/network/prefixes", body: #"{"prefix": "10.70.0.0/24"}"#, headers: auth).status == 403)
             #expect(try await server.raw(.DELETE, "/v1/network/addresses/10.60.0.1", headers: auth).status == 403)
             let cli = await run(DVNetCommand.self, ["prefix", "allocate", "10.50.0.0/24", "--length", "200", "--server", server.baseURL,

@@ -92,6 +92,17 @@ struct NetworkChangesetAPITests {
             let viewerDrift = try await server.raw(.POST, "/v1/network/drift/osl1-leaf1/remediate", headers: ["Authorization": "Bearer \(viewer)"])
             #expect(viewerDrift.status == 403, "\(viewerDrift)")
 
+            // Devices: listed from the devices file; reading one that cannot be reached names each failing getter;
+            // an unknown one is 404; anonymous is 401; a viewer may read.
+            let devices = try await server.raw(.GET, "/v1/network/devices", headers: ["Authorization": "Bearer \(viewer)"])
+            #expect(devices.status == 200 && devices.body.contains("osl1-leaf1") && devices.body.contains("osl1-border1"), "\(devices)")
+            let unreachable = try await server.raw(.GET, "/v1/network/devices/osl1-leaf1")
+            #expect(unreachable.status == 200 && unreachable.body.contains("\"errors\"") && unreachable.body.contains("interfaces:"), "\(unreachable)")
+            #expect(try await server.raw(.GET, "/v1/network/devices/osl1-spine9").status == 404)
+            #expect(try await server.raw(.GET, "/v1/network/devices/osl1-leaf1", headers: ["Authorization": ""]).status == 401)
+            let cliUnknown = await run(DVNetCommand.self, ["device", "show", "osl1-spine9", "--server", server.baseURL, "--token", server.token])
+            #expect(cliUnknown.code != 0 && cliUnknown.err.contains("404"), "\(cliUnknown)")
+
             // No intent applied yet: nothing drifts, nothing to remediate or accept.
             let drift = try await server.raw(.GET, "/v1/network/drift")
             #expect(drift.status == 200, "\(drift)")
@@ -118,13 +129,17 @@ struct NetworkChangesetAPITests {
         }
     }
 
-    @Test("without a devices file, a valid changeset is 503 with the setting named; dvnet says so", arguments: [Backend.sqlite])
+    @Test("without a devices file, a valid changeset and the devices are 503 with the setting named; dvnet says so", arguments: [Backend.sqlite])
     func unconfigured(_ backend: Backend) async throws {
         try await Self.withChangesetServer(backend, devices: false) { server in
             let response = try await server.raw(.POST, "/v1/network/changesets", body: "{\"intent\": \(try Self.intentJSON())}")
             #expect(response.status == 503 && response.body.contains("DV_NETT_DEVICES"), "\(response)")
             let drift = await run(DVNetCommand.self, ["drift", "--server", server.baseURL, "--token", server.token])
             #expect(drift.code == 0 && drift.out.contains("no drift"), "\(drift)")
+            let devices = try await server.raw(.GET, "/v1/network/devices")
+            #expect(devices.status == 503 && devices.body.contains("DV_NETT_DEVICES"), "\(devices)")
+            let device = await run(DVNetCommand.self, ["device", "list", "--server", server.baseURL, "--token", server.token])
+            #expect(device.code != 0 && device.err.contains("DV_NETT_DEVICES"), "\(device)")
         }
     }
 }

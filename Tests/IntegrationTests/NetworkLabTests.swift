@@ -89,7 +89,7 @@ struct NetworkLabTests {
             }
             let border = try #require(catalog.devices.first { $0.driver == "frr" })
             let frr = FRRouting(device: border.name, namespace: border.namespace, vtySocket: border.vtySocket!, runDirectory: border.runDirectory!)
-            #expect(try await frr.bgpNeighbors()["198.51.100.1"] == "Established")
+            #expect(try await frr.bgpNeighbors().first { $0.address == "198.51.100.1" }?.state == "Established")
             let good = try await Self.snapshot(devices)
             #expect(good["osl1-leaf2/ovs"]?.contains("port Ethernet41 tag=10") == true, "\(good)")
             #expect(good["osl1-border1/nftables"]?.contains("mgmt -> oob tcp/22") == true, "\(good)")
@@ -124,6 +124,36 @@ struct NetworkLabTests {
             let gateway = try await runSubprocess("/usr/sbin/ip", ["netns", "exec", acmeHost.namespace, "/usr/bin/ping", "-c1", "-W2", "10.110.0.1"],
                                                   environment: [:], timeout: .seconds(10))
             #expect(gateway?.status == 0, "the acme host cannot reach its gateway in the VRF: \(gateway?.stdout ?? "timeout")")
+            // The normalized getters, read through the API: the leaf's interfaces, VLANs and learned MACs (the probes
+            // just talked through it), the border's BGP session, routes and the VRF's interface.
+            let leafState = await Self.dvnet(server, ["device", "show", "osl1-leaf1", "-o", "json"])
+            let leafItem = try #require((try JSONSerialization.jsonObject(with: Data(leafState.out.utf8)) as? [[String: Any]])?.first, "\(leafState)")
+            let leafInterfaces = leafItem["interfaces"] as? [[String: Any]] ?? []
+            #expect(leafInterfaces.contains { $0["name"] as? String == "Ethernet1" && $0["mtu"] as? Int == 9216 && $0["up"] as? Bool == true },
+                    "\(leafInterfaces)")
+            let vlan110 = (leafItem["vlans"] as? [[String: Any]] ?? []).first { $0["vlan"] as? Int == 110 }
+            #expect(vlan110?["untagged"] as? [String] == ["Ethernet1"] && vlan110?["tagged"] as? [String] == ["bond48"], "\(String(describing: vlan110))")
+            #expect((leafItem["macTable"] as? [[String: Any]] ?? []).contains { $0["vlan"] as? Int == 110 && $0["interface"] as? String == "Ethernet1" },
+                    "\(leafItem["macTable"] ?? "none")")
+            let borderState = await Self.dvnet(server, ["device", "show", "osl1-border1", "-o", "json"])
+            let borderItems = try #require(try JSONSerialization.jsonObject(with: Data(borderState.out.utf8)) as? [[String: Any]], "\(borderState)")
+            let frrState = try #require(borderItems.first { $0["driver"] as? String == "frr" })
+            #expect((frrState["errors"] as? [String] ?? []).isEmpty, "\(frrState["errors"] ?? "")")
+            #expect((frrState["bgpNeighbors"] as? [[String: Any]] ?? []).contains {
+                $0["address"] as? String == "198.51.100.1" && $0["state"] as? String == "Established" && $0["remoteAS"] as? Int == 64500
+            }, "\(frrState["bgpNeighbors"] ?? "none")")
+            let routes = frrState["routes"] as? [[String: Any]] ?? []
+            #expect(routes.contains { $0["prefix"] as? String == "203.0.113.0/24" && $0["protocolName"] as? String == "bgp" && $0["selected"] as? Bool == true },
+                    "\(routes)")
+            #expect(routes.contains { $0["prefix"] as? String == "10.110.0.0/24" && $0["vrf"] as? String == acme }, "\(routes)")
+            #expect((frrState["interfaces"] as? [[String: Any]] ?? []).contains {
+                $0["name"] as? String == "acme-web" && $0["vrf"] as? String == acme && ($0["addresses"] as? [String])?.contains("10.110.0.1/24") == true
+            }, "\(frrState["interfaces"] ?? "none")")
+            let borderTable = await Self.dvnet(server, ["device", "show", "osl1-border1"])
+            #expect(borderTable.code == 0 && borderTable.out.contains("BGP neighbors:") && borderTable.out.contains("osl1-border1 (nftables):"), "\(borderTable)")
+            let devicesList = await Self.dvnet(server, ["device", "list"])
+            #expect(devicesList.code == 0 && devicesList.out.components(separatedBy: "\n").filter { $0.hasPrefix("osl1-") }.count == 4, "\(devicesList)")
+
             let replanned = await Self.dvnet(server, ["plan", "-f", Self.example])
             #expect(replanned.code == 0 && replanned.out.contains("no changes against the intent applied last"), "\(replanned)")
             #expect(replanned.out.components(separatedBy: "\n").filter { $0.hasSuffix("): no change") }.count == 4, "\(replanned.out)")

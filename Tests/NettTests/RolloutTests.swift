@@ -40,6 +40,9 @@ struct RolloutTests {
         var native = try IntentTests.example()
         native.portProfiles![1] = .init(name: "server-acme", mode: "trunk", network: "provisioning", allowed: ["acme-web"], mtu: 9216)
         #expect(try OVSRenderer().render(native, device: "osl1-leaf1").contains("port Ethernet1 tag=20 trunks=20,110 vlan_mode=native-untagged"))
+        var single = try IntentTests.example()
+        single.portProfiles![1].lacp = true
+        #expect(try OVSRenderer().render(single, device: "osl1-leaf1").contains("port Ethernet1 lacp=active tag=110 mtu=9216\n"), "LACP on one link")
         for bad in ["interface Ethernet1", "port Ethernet1 tag=5000", "port Ethernet1 trunks=1,x", "port Ethernet1 color=blue",
                     "port Ethernet1\nport Ethernet1", "port a/b", "port Ethernet1 vlan_mode=sideways", "port b1 bond=Ethernet1",
                     "port b1 bond=Ethernet1,Ethernet1", "port b1 bond=E1,E2 lacp=sometimes", "port b1 bond=E1,E2\nport b2 bond=E2,E3",
@@ -82,6 +85,16 @@ struct RolloutTests {
         #expect(full == "frr defaults datacenter\nvrf lab-vrf-acme\n netns /run/netns/lab-vrf-acme\n ip route 10.9.0.0/24 10.110.0.10\nexit-vrf\n!\n"
                 + "vrf lab-h1\n netns /run/netns/lab-h1\nexit-vrf\n!\n", "\(full)")
         #expect(FRRouting.withNamespaceVRFs(candidate, []) == candidate)
+    }
+
+    @Test("vtysh's JSON: one object or several printed one after another (vrf all); braces inside strings do not count")
+    func vtyshJSON() throws {
+        let text = "{\n  \"10.1.0.0/24\":[{\"protocol\":\"connected\",\"vrfName\":\"a}{\"}]\n}\n{\n  \"10.2.0.0/30\":[]\n}\n"
+        #expect(FRRouting.topLevelObjects(text).count == 2)
+        let objects = try FRRouting.objects(text, device: "r")
+        #expect(objects.map { $0.keys.sorted() } == [["10.1.0.0/24"], ["10.2.0.0/30"]])
+        #expect(try FRRouting.objects("", device: "r").isEmpty)
+        #expect(throws: DataverketError.self) { try FRRouting.objects("{\"a\": nope}", device: "r") }
     }
 
     @Test("drift is typed per object; OVS drift folds into the intent, other drift is refused")

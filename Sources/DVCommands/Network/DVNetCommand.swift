@@ -6,7 +6,7 @@ public struct DVNetCommand: AsyncParsableCommand {
         commandName: "dvnet",
         abstract: "Dataverket networks: VRFs, prefixes, addresses, VLANs and ASNs (IPAM), DNS records, network intent: plan, apply (changesets), drift, rendered device configs.",
         subcommands: [VRFCommand.self, PrefixCommand.self, IPCommand.self, VLANCommand.self, ASNCommand.self, DNSCommand.self,
-                      NetworkPlanCommand.self, NetworkApply.self, ChangesetCommand.self, DriftCommand.self, NetworkRender.self])
+                      NetworkPlanCommand.self, NetworkApply.self, ChangesetCommand.self, DriftCommand.self, NetworkDeviceCommand.self, NetworkRender.self])
 
     public init() {}
 }

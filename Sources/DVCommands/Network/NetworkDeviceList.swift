@@ -1,0 +1,13 @@
+import ArgumentParser
+import DataverketClient
+
+/// `dvnet device list`
+struct NetworkDeviceList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "The devices Nett drives, per driver (from the devices file).")
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let page = try await global.api().call { try await $0.listNetworkDevices().ok.body.json }
+        try InventoryValue.print(page.items, columns: [("DEVICE", "name"), ("DRIVER", "driver"), ("NAMESPACE", "namespace")], format: global.output)
+    }
+}
