@@ -133,8 +133,12 @@ extension OpenVSwitch {
         }
     }
 
+    /// Learned MACs by VLAN, each on its port (a bond, not the member it arrived on).
     public func macTable() async throws -> [MACEntry] {
-        try await learnedMACs().map { MACEntry(mac: $0.mac, vlan: $0.vlan, interface: $0.port) }
+        var portOf: [String: String] = [:]
+        for port in try await ports() { for interface in port.interfaces { portOf[interface] = port.name } }
+        return try await learnedMACs().map { MACEntry(mac: $0.mac, vlan: $0.vlan, interface: portOf[$0.port] ?? $0.port) }
+            .sorted { ($0.vlan, $0.mac) < ($1.vlan, $1.mac) }
     }
 }
 
@@ -151,6 +155,7 @@ extension FRRouting {
                 let addresses = (interface["ipAddresses"] as? [[String: Any]] ?? []).compactMap { $0["address"] as? String }
                     .filter { !$0.hasPrefix("fe80:") }
                 let vrf = interface["vrfName"] as? String
+                guard reports(vrf) else { continue }
                 found.append(InterfaceState(name: name, up: interface["operationalStatus"] as? String == "up", mtu: interface["mtu"] as? Int,
                                             mac: interface["hardwareAddress"] as? String, addresses: addresses.sorted(),
                                             vrf: vrf == "default" ? nil : vrf))
@@ -163,7 +168,7 @@ extension FRRouting {
     public func bgpNeighbors() async throws -> [BGPNeighbor] {
         var neighbors: [String: BGPNeighbor] = [:]
         for object in try Self.objects(try await vtysh(["show bgp vrf all summary json"]), device: device) {
-            for (vrf, families) in object {
+            for (vrf, families) in object where reports(vrf) {
                 for (_, family) in families as? [String: Any] ?? [:] {
                     guard let peers = (family as? [String: Any])?["peers"] as? [String: Any] else { continue }
                     for (address, peer) in peers {
@@ -185,7 +190,7 @@ extension FRRouting {
         for family in ["ip", "ipv6"] {
             for table in try Self.objects(try await vtysh(["show \(family) route vrf all json"]), device: device) {
                 for (prefix, entries) in table where !prefix.hasPrefix("fe80:") {
-                    for entry in entries as? [[String: Any]] ?? [] {
+                    for entry in entries as? [[String: Any]] ?? [] where reports(entry["vrfName"] as? String) {
                         let hops = (entry["nexthops"] as? [[String: Any]] ?? []).compactMap { hop -> String? in
                             if let ip = hop["ip"] as? String { return ip }
                             return (hop["interfaceName"] as? String).map { "dev \($0)" }

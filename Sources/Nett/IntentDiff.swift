@@ -12,13 +12,15 @@ extension NetworkIntent {
             let before = old.map { Self.fields(of: $0)[field] ?? "(none)" }, after = Self.fields(of: self)[field] ?? "(none)"
             if let before, before != after { lines.append("~ \(field): \(before) → \(after)") }
         }
-        func compare<Item: Encodable>(_ kind: String, _ new: [Item]?, _ previous: [Item]?, key: (Item) -> String) {
+        // The fields a key already says are not repeated for an added object.
+        func compare<Item: Encodable>(_ kind: String, _ new: [Item]?, _ previous: [Item]?, keyFields: Set<String>, key: (Item) -> String) {
             let newItems = Dictionary((new ?? []).map { (key($0), Self.fields(of: $0)) }, uniquingKeysWith: { first, _ in first })
             let oldItems = Dictionary((previous ?? []).map { (key($0), Self.fields(of: $0)) }, uniquingKeysWith: { first, _ in first })
             for name in Set(newItems.keys).union(oldItems.keys).sorted() {
                 switch (oldItems[name], newItems[name]) {
                 case (nil, let added?):
-                    lines.append("+ \(kind) \(name) {\(added.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))}")
+                    let fields = added.filter { !keyFields.contains($0.key) }.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
+                    lines.append("+ \(kind) \(name)" + (fields.isEmpty ? "" : " {\(fields.joined(separator: ", "))}"))
                 case (_?, nil):
                     lines.append("- \(kind) \(name)")
                 case (let before?, let after?) where before != after:
@@ -30,12 +32,12 @@ extension NetworkIntent {
                 }
             }
         }
-        compare("vrf", vrfs, old?.vrfs) { $0.name }
-        compare("network", networks, old?.networks) { $0.name }
-        compare("profile", portProfiles, old?.portProfiles) { $0.name }
-        compare("port", ports, old?.ports) { "\($0.device):\($0.interface)" }
-        compare("router", routers, old?.routers) { $0.name }
-        compare("rule", rules, old?.rules) { rule in
+        compare("vrf", vrfs, old?.vrfs, keyFields: ["name"]) { $0.name }
+        compare("network", networks, old?.networks, keyFields: ["name"]) { $0.name }
+        compare("profile", portProfiles, old?.portProfiles, keyFields: ["name"]) { $0.name }
+        compare("port", ports, old?.ports, keyFields: ["device", "interface"]) { "\($0.device):\($0.interface)" }
+        compare("router", routers, old?.routers, keyFields: ["name"]) { $0.name }
+        compare("rule", rules, old?.rules, keyFields: ["action", "from", "to", "protocol", "port"]) { rule in
             "\(rule.action) \(rule.from) → \(rule.to) \(IntentVerifier.flow(rule))"
         }
         return lines

@@ -371,12 +371,22 @@ public struct FRRouting: ConfigBackend {
     public let vtySocket: String
     /// The daemons' own directory (pid files, vty sockets).
     public let runDirectory: String
+    /// The router's own VRFs, when FRR runs the netns VRF backend: it sees every namespace of the machine as a VRF,
+    /// and the getters report only these (and the default). Nil: every VRF FRR knows.
+    public let vrfs: Set<String>?
 
-    public init(device: String, namespace: String?, vtySocket: String, runDirectory: String) {
+    public init(device: String, namespace: String?, vtySocket: String, runDirectory: String, vrfs: Set<String>? = nil) {
         self.device = device
         self.namespace = namespace
         self.vtySocket = vtySocket
         self.runDirectory = runDirectory
+        self.vrfs = vrfs
+    }
+
+    /// Whether the getters report `vrf` (FRR's name; `default` is the default table).
+    func reports(_ vrf: String?) -> Bool {
+        guard let vrf, vrf != "default", let vrfs else { return true }
+        return vrfs.contains(vrf)
     }
 
     private static let environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/frr"]

@@ -112,7 +112,8 @@ public actor NetworkDevices {
             guard let vty = target.vtySocket, let run = target.runDirectory else {
                 throw DataverketError(.invalidArgument, "device \(target.name): frr needs `vtySocket` and `runDirectory`")
             }
-            driver = FRRDriver(FRRouting(device: target.name, namespace: target.namespace, vtySocket: vty, runDirectory: run))
+            driver = FRRDriver(FRRouting(device: target.name, namespace: target.namespace, vtySocket: vty, runDirectory: run,
+                                         vrfs: target.vrfs.map { Set($0.values) }))
         default:
             driver = NftablesDriver(device: target.name, namespace: target.namespace, table: target.table ?? "dataverket",
                                     vrfNamespaces: (target.vrfs ?? [:]).values.sorted())

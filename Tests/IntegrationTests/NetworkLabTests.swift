@@ -133,8 +133,9 @@ struct NetworkLabTests {
                     "\(leafInterfaces)")
             let vlan110 = (leafItem["vlans"] as? [[String: Any]] ?? []).first { $0["vlan"] as? Int == 110 }
             #expect(vlan110?["untagged"] as? [String] == ["Ethernet1"] && vlan110?["tagged"] as? [String] == ["bond48"], "\(String(describing: vlan110))")
-            #expect((leafItem["macTable"] as? [[String: Any]] ?? []).contains { $0["vlan"] as? Int == 110 && $0["interface"] as? String == "Ethernet1" },
-                    "\(leafItem["macTable"] ?? "none")")
+            let macs = leafItem["macTable"] as? [[String: Any]] ?? []
+            #expect(macs.contains { $0["vlan"] as? Int == 110 && $0["interface"] as? String == "Ethernet1" }, "\(macs)")
+            #expect(macs.contains { $0["vlan"] as? Int == 110 && $0["interface"] as? String == "bond48" }, "learned over the trunk: the bond, not its member: \(macs)")
             let borderState = await Self.dvnet(server, ["device", "show", "osl1-border1", "-o", "json"])
             let borderItems = try #require(try JSONSerialization.jsonObject(with: Data(borderState.out.utf8)) as? [[String: Any]], "\(borderState)")
             let frrState = try #require(borderItems.first { $0["driver"] as? String == "frr" })
@@ -149,6 +150,10 @@ struct NetworkLabTests {
             #expect((frrState["interfaces"] as? [[String: Any]] ?? []).contains {
                 $0["name"] as? String == "acme-web" && $0["vrf"] as? String == acme && ($0["addresses"] as? [String])?.contains("10.110.0.1/24") == true
             }, "\(frrState["interfaces"] ?? "none")")
+            // zebra -n sees every namespace of the machine as a VRF; the getters report the border's own only.
+            let reported = Set((frrState["interfaces"] as? [[String: Any]] ?? []).compactMap { $0["vrf"] as? String })
+                .union(routes.compactMap { $0["vrf"] as? String })
+            #expect(reported.isSubset(of: Set(vrfs.values).union(["default"])), "\(reported)")
             let borderTable = await Self.dvnet(server, ["device", "show", "osl1-border1"])
             #expect(borderTable.code == 0 && borderTable.out.contains("BGP neighbors:") && borderTable.out.contains("osl1-border1 (nftables):"), "\(borderTable)")
             let devicesList = await Self.dvnet(server, ["device", "list"])

@@ -177,7 +177,7 @@ struct IntentTests {
         let lines = new.changes(from: old)
         #expect(lines.contains("~ jurisdiction: NO → SE"), "\(lines)")
         #expect(lines.contains("~ network acme-web: mtu 9000 → (none)"), "\(lines)")
-        #expect(lines.contains("+ network dmz {gateway: 10.40.0.1, name: dmz, prefix: 10.40.0.0/24, role: public, vlan: 400}"), "\(lines)")
+        #expect(lines.contains("+ network dmz {gateway: 10.40.0.1, prefix: 10.40.0.0/24, role: public, vlan: 400}"), "\(lines)")
         #expect(lines.contains("- vrf tenant-globex"), "\(lines)")
         #expect(lines.contains("~ profile leaf-trunk: lacp true → false"), "\(lines)")
         #expect(lines.count == 5, "\(lines)")
