@@ -298,36 +298,44 @@ public struct NettPlane: Sendable {
         })]
     }
 
-    /// A changeset whose task is given up: one still `applying` (its worker was lost mid-rollout) gets every stored
-    /// checkpoint restored and ends `rolled-back` (or `failed`, naming the device that could not be restored — the
-    /// compensation then fails and is tried again); one still `queued` (cancelled, or its deadline passed) ends
-    /// `failed` with the reason. Anything else has finished already.
+    /// A changeset whose task is given up. One still `applying` (its worker was lost mid-rollout) gets every stored
+    /// checkpoint restored and ends `rolled-back`, or `failed` when nothing had been committed. If a device cannot be
+    /// restored, the changeset is `failed` with its checkpoints kept and the compensation throws, so the engine tries
+    /// it again (a changeset `failed` with checkpoints still owes their restore). One still `queued` (cancelled, or
+    /// its deadline passed) ends `failed` with the reason. Anything else has finished already.
     static func giveUp(_ id: String, reason: String, changesets: Changesets, rollout: Rollout?) async throws -> String? {
         let record = try await changesets.get(id)
-        switch record.status {
-        case "applying":
-            let saved = record.checkpoints ?? []
-            let steps = await rollout?.restore(saved) ?? []
-            let failed = steps.filter { $0.state == "failed" }
-            let summary = saved.isEmpty ? "no device had been committed" : "restored \(steps.count - failed.count) of \(saved.count) devices from the checkpoints stored before their commits"
-            _ = try await changesets.update(id) { record in
-                record.status = failed.isEmpty ? "rolled-back" : "failed"
-                record.report = RolloutReport(steps: steps, probes: [], failure: "\(reason); \(summary)", seconds: 0)
-                if failed.isEmpty { record.checkpoints = nil }
-            }
-            if let first = failed.first {
-                throw DataverketError(.unavailable, "\(first.device) (\(first.driver)): \(first.error ?? "not restored")")
-            }
-            return summary
-        case "queued":
+        let saved = record.checkpoints ?? []
+        if record.status == "queued" {
             _ = try await changesets.update(id) { record in
                 record.status = "failed"
                 record.report = RolloutReport(steps: [], probes: [], failure: reason, seconds: 0)
             }
             return nil
-        default:
-            return nil
         }
+        guard record.status == "applying" || (record.status == "failed" && !saved.isEmpty) else { return nil }
+        guard !saved.isEmpty else {
+            _ = try await changesets.update(id) { record in
+                record.status = "failed"
+                record.report = RolloutReport(steps: [], probes: [], failure: "\(reason); no device had been committed", seconds: 0)
+            }
+            return "no device had been committed"
+        }
+        guard let rollout else {
+            throw DataverketError(.unavailable, "changeset \(id) has \(saved.count) checkpoints to restore, but this worker has no devices (DV_NETT_DEVICES)")
+        }
+        let steps = await rollout.restore(saved)
+        let failed = steps.filter { $0.state == "failed" }
+        let summary = "restored \(steps.count - failed.count) of \(saved.count) devices from the checkpoints stored before their commits"
+        _ = try await changesets.update(id) { record in
+            record.status = failed.isEmpty ? "rolled-back" : "failed"
+            record.report = RolloutReport(steps: steps, probes: [], failure: "\(reason); \(summary)", seconds: 0)
+            if failed.isEmpty { record.checkpoints = nil }
+        }
+        if let first = failed.first {
+            throw DataverketError(.unavailable, "\(first.device) (\(first.driver)): \(first.error ?? "not restored")")
+        }
+        return summary
     }
 
     public func worker(sentral: ControlPlane, bus: any Bus, logger: Logger, ackWait: Duration = .seconds(30)) -> TaskWorker {

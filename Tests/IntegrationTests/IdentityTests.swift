@@ -181,7 +181,8 @@ struct IdentityTests {
                                   "listNetworkPrefixes", "listNetworkAddresses", "planNetworkIntent",
                                   "listNetworkVRFs", "getNetworkVRF", "getNetworkPrefix", "getNetworkAddress", "listNetworkVLANGroups",
                                   "listNetworkVLANs", "listNetworkASNPools", "listNetworkASNs",
-                                  "listNetworkChangesets", "getNetworkChangeset", "listNetworkDrift", "listNetworkDNS"]
+                                  "listNetworkChangesets", "getNetworkChangeset", "listNetworkDrift", "listNetworkDNS",
+                                  "listNetworkDevices", "getNetworkDevice"]
         let operate: Set<String> = ["createTask", "cancelTask", "applyInventory", "createInventoryObservation", "approveInventoryChange",
                                     "rejectInventoryChange", "enrollMachine", "actOnMachine", "powerMachine",
                                     "createNetworkPrefix", "allocateNetworkPrefix", "allocateNetworkAddress", "releaseNetworkAddress",

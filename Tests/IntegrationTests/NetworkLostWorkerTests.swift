@@ -2,7 +2,7 @@ import DataverketBus
 import DataverketCore
 import DataverketProcess
 import Foundation
-import Nett
+@testable import Nett
 @testable import Sentral
 import Testing
 
@@ -11,7 +11,7 @@ import Testing
 /// left), its compensation restores them. Against a real nftables in a namespace the test creates.
 @Suite("Network changesets: a lost worker")
 struct NetworkLostWorkerTests {
-    @Test("a worker frozen after its commit: the task given up restores the device from the stored checkpoint; a queued changeset given up fails")
+    @Test("a worker frozen after its commit: the task given up restores the device from the stored checkpoint; a restore that fails is owed and retried; a queued changeset given up fails")
     func lostWorker() async throws {
         let namespace = "dvlost-\(ULID.make().suffix(6).lowercased())"
         let env = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
@@ -76,6 +76,25 @@ struct NetworkLostWorkerTests {
             #expect(try await compensation(TaskExecution(task: givenUp, attempt: 3, context: testContext, logger: quietLogger,
                                                          database: database, report: { _, _ in })) == nil)
             #expect(try await nett.changesets.get(record.id).status == "rolled-back")
+
+            // A checkpoint that cannot be restored (its device is gone from the devices file): the changeset is
+            // `failed` with its checkpoints kept, and the compensation throws so the engine tries again — and again.
+            let stuck = try await nett.propose(intent, context: testContext)
+            _ = try await nett.changesets.update(stuck.id) { record in
+                record.status = "applying"
+                record.checkpoints = [DeviceCheckpoint(device: "osl1-gone", driver: "nftables", config: "")]
+            }
+            var stuckTask = try await sentral.tasks.get(try #require(stuck.taskID))
+            stuckTask.reason = "no attempts left"
+            for attempt in 2...3 {
+                await #expect(throws: DataverketError.self) {
+                    _ = try await compensation(TaskExecution(task: stuckTask, attempt: attempt, context: testContext, logger: quietLogger,
+                                                             database: database, report: { _, _ in }))
+                }
+                let owed = try await nett.changesets.get(stuck.id)
+                #expect(owed.status == "failed" && owed.checkpoints?.count == 1 && owed.report?.steps.first?.state == "failed",
+                        "\(String(describing: owed.report))")
+            }
 
             // A changeset whose task is given up before it ran (cancelled, deadline passed) fails with the reason.
             let queued = try await nett.propose(intent, context: testContext)
