@@ -3,6 +3,9 @@ import DataverketCore
 import DataverketProcess
 
 /// How a staged candidate relates to what runs.
+/// `replace`: the candidate is the whole configuration. `merge`: it is added to what runs — the platform decides
+/// what an object of the candidate replaces (an OVS port, an FRR top-level stanza); everything it does not
+/// mention stays.
 public enum StageMode: String, Sendable, Codable { case merge, replace }
 
 /// One device, driven the way NAPALM drives them: facts and running configuration, a staged candidate with its
@@ -107,12 +110,20 @@ public protocol ConfigBackend: Sendable {
     func load(_ config: String) async throws
     /// The lines that count when comparing configurations (what the platform adds by itself is dropped).
     func normalize(_ text: String) -> [String]
+    /// The whole configuration that merging `candidate` into `running` gives; platforms without merge refuse.
+    func merged(_ candidate: String, into running: String) throws(DataverketError) -> String
     /// The normalized getters; each defaults to nothing (Getters.swift).
     func interfaces() async throws -> [InterfaceState]
     func vlans() async throws -> [VLANMembership]
     func macTable() async throws -> [MACEntry]
     func bgpNeighbors() async throws -> [BGPNeighbor]
     func routes() async throws -> [RouteEntry]
+}
+
+extension ConfigBackend {
+    public func merged(_ candidate: String, into running: String) throws(DataverketError) -> String {
+        throw DataverketError.invalid("mode", "the driver for \(device) replaces its configuration as a whole; merge is not supported")
+    }
 }
 
 /// A `NetworkDriver` over a replace-style `ConfigBackend`: the candidate is staged after the platform checked it,
@@ -134,12 +145,12 @@ public actor ReplaceDriver<Backend: ConfigBackend>: NetworkDriver {
 
     public func runningConfig() async throws -> String { try await backend.read() }
 
+    /// A merge is turned into the whole configuration it gives (the platform's `merged`), so diff, commit,
+    /// confirm and rollback work the same for both modes.
     public func stage(_ candidate: String, mode: StageMode) async throws {
-        guard mode == .replace else {
-            throw DataverketError.invalid("mode", "the driver for \(device) replaces its configuration as a whole; merge is not supported")
-        }
-        try await backend.check(candidate)
-        self.candidate = candidate
+        let full = mode == .replace ? candidate : try backend.merged(candidate, into: try await backend.read())
+        try await backend.check(full)
+        self.candidate = full
     }
 
     public func diff() async throws -> [String] {

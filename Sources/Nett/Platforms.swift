@@ -278,6 +278,16 @@ public struct OpenVSwitch: ConfigBackend {
 
     public func normalize(_ text: String) -> [String] { significantLines(text).filter { !$0.hasPrefix("#") } }
 
+    /// Merge: each port of the candidate replaces the running port of its name, and any running port whose
+    /// interfaces it takes (a bond over former single ports, a single port out of a former bond); other ports stay.
+    public func merged(_ candidate: String, into running: String) throws(DataverketError) -> String {
+        let added = try OVSPort.parse(candidate, device: device)
+        let taken = Set(added.flatMap { [$0.name] + $0.interfaces })
+        let kept = try OVSPort.parse(running, device: device).filter { port in !([port.name] + port.interfaces).contains(where: taken.contains) }
+        let lines = (kept + added).sorted { NetworkIntent.interfaceOrder($0.name, $1.name) }.map(\.line)
+        return lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n"
+    }
+
     /// The learned MAC table (`ovs-appctl fdb/show`): port, VLAN, MAC.
     public func learnedMACs() async throws -> [(port: String, vlan: Int, mac: String)] {
         guard let control else { return [] }
@@ -515,6 +525,38 @@ public struct FRRouting: ConfigBackend {
     /// Each line with the stanzas it is in (`router bgp 65010 › address-family ipv4 unicast › network 192.0.2.0/26`),
     /// without `!`, `exit` and `exit-address-family`: order-free and comparable.
     public func normalize(_ text: String) -> [String] { Self.paths(text) }
+
+    public func merged(_ candidate: String, into running: String) throws(DataverketError) -> String {
+        Self.mergedConfig(candidate, into: running)
+    }
+
+    /// Merge: each top-level stanza of the candidate (`interface mgmt`, `router bgp 65010`, …) replaces the running
+    /// one with the same header, and each global line its counterpart (`ip forwarding` ↔ `no ip forwarding`,
+    /// `frr defaults …`); what the candidate does not mention stays.
+    public static func mergedConfig(_ candidate: String, into running: String) -> String {
+        func blocks(_ text: String) -> [(key: String, lines: [String])] {
+            var blocks: [(key: String, lines: [String])] = []
+            for raw in text.split(separator: "\n") {
+                let line = String(raw)
+                let bare = line.trimmingCharacters(in: .whitespaces)
+                if bare.isEmpty || bare == "!" || bare == "end" { continue }
+                let closer = ["exit", "exit-vrf", "exit-address-family"].contains(bare)
+                if line.first != " " && !closer || blocks.isEmpty {
+                    var key = bare.hasPrefix("no ") ? String(bare.dropFirst(3)) : bare
+                    if key.hasPrefix("frr defaults") { key = "frr defaults" }
+                    blocks.append((key, [line]))
+                } else {
+                    blocks[blocks.count - 1].lines.append(line)
+                }
+            }
+            return blocks
+        }
+        var merged = blocks(running)
+        for block in blocks(candidate) {
+            if let index = merged.firstIndex(where: { $0.key == block.key }) { merged[index] = block } else { merged.append(block) }
+        }
+        return merged.map { $0.lines.joined(separator: "\n") + ($0.lines.count > 1 ? "\n!" : "") }.joined(separator: "\n") + "\n"
+    }
 
     public static func paths(_ text: String) -> [String] {
         var stack: [(indent: Int, line: String)] = []

@@ -209,6 +209,13 @@ struct NetworkLabTests {
             let after = await Self.dvnet(server, ["drift"])
             #expect(after.code == 0 && after.out.contains("no drift"), "\(after)")
             #expect(try await frr.read().contains("10.30.0.254") == false)
+            // A merge staged on the real FRR (checked by frr-reload.py --test): its stanza replaces the running one,
+            // the rest stays; discarded, nothing applied.
+            let frrDriver = FRRDriver(frr)
+            try await frrDriver.stage("interface dmz\n ip address 10.40.0.1/24\nexit\n", mode: .merge)
+            let merge = try await frrDriver.diff()
+            #expect(merge == ["+ interface dmz", "+ interface dmz › ip address 10.40.0.1/24"], "\(merge)")
+            try await frrDriver.discard()
 
             // 5. A bad changeset: valid on paper, but leaf2's port to the border's oob leg is patched into the mgmt VLAN
             //    (and leaf1 and the firewall change too). The probes catch it; every touched device is rolled back.

@@ -87,6 +87,21 @@ struct RolloutTests {
         #expect(FRRouting.withNamespaceVRFs(candidate, []) == candidate)
     }
 
+    @Test("FRR merge: the candidate's top-level stanzas and global lines replace theirs; the rest stays")
+    func frrMerge() {
+        let running = "frr defaults traditional\nno ip forwarding\n!\ninterface oob\n ip address 10.10.0.1/24\nexit\n!\ninterface mgmt\n ip address 10.30.0.1/24\nexit\n!\n"
+            + "router bgp 65010\n neighbor 198.51.100.1 remote-as 64500\n !\n address-family ipv4 unicast\n  network 192.0.2.0/26\n exit-address-family\nexit\n!\n"
+        let candidate = "frr defaults datacenter\nip forwarding\n!\ninterface mgmt\n ip address 10.30.0.2/24\nexit\n!\ninterface dmz\n ip address 10.40.0.1/24\nexit\n!\n"
+        let merged = FRRouting.mergedConfig(candidate, into: running)
+        let paths = Set(FRRouting.paths(merged))
+        #expect(paths.isSuperset(of: ["frr defaults datacenter", "ip forwarding", "interface oob › ip address 10.10.0.1/24",
+                                      "interface mgmt › ip address 10.30.0.2/24", "interface dmz › ip address 10.40.0.1/24",
+                                      "router bgp 65010 › address-family ipv4 unicast › network 192.0.2.0/26"]), "\(merged)")
+        #expect(!paths.contains("interface mgmt › ip address 10.30.0.1/24") && !paths.contains("no ip forwarding")
+                && !paths.contains("frr defaults traditional"), "\(merged)")
+        #expect(FRRouting.mergedConfig("", into: running).contains("router bgp 65010\n neighbor 198.51.100.1 remote-as 64500"))
+    }
+
     @Test("vtysh's JSON: one object or several printed one after another (vrf all); braces inside strings do not count")
     func vtyshJSON() throws {
         let text = "{\n  \"10.1.0.0/24\":[{\"protocol\":\"connected\",\"vrfName\":\"a}{\"}]\n}\n{\n  \"10.2.0.0/30\":[]\n}\n"
@@ -179,7 +194,15 @@ struct RolloutTests {
             #expect(try await driver.runningConfig() == candidate)
             let facts = try await driver.facts()
             #expect(facts["platform"] == "ovs" && facts["ports"] == "5", "\(facts)")
-            await #expect(throws: DataverketError.self) { try await driver.stage(candidate, mode: .merge) }
+            // Merge: the candidate's ports replace theirs (a bond takes its members' old ports with it); the rest stays.
+            try await driver.stage("port Ethernet2 tag=30 mtu=1500\nport Ethernet9 tag=10\n", mode: .merge)
+            let merge = try await driver.diff()
+            #expect(Set(merge) == ["- port Ethernet2 tag=120 mtu=9216", "+ port Ethernet2 tag=30 mtu=1500", "+ port Ethernet9 tag=10"], "\(merge)")
+            try await driver.discard()
+            let rebond = try OpenVSwitch(device: "leaf", database: "/nonexistent").merged("port bond1 bond=Ethernet1,Ethernet2\n", into: candidate)
+            #expect(!rebond.contains("port Ethernet1 ") && !rebond.contains("port Ethernet2 ") && rebond.contains("port bond1 bond=Ethernet1,Ethernet2"),
+                    "\(rebond)")
+            await #expect(throws: DataverketError.self) { try await driver.stage("port Ethernet1 tag=0", mode: .merge) }
             await #expect(throws: DataverketError.self) { try await driver.stage("port Ethernet1 tag=0", mode: .replace) }
 
             // A commit nobody confirms is rolled back when its time is up.
