@@ -299,7 +299,7 @@ public struct Nftables: ConfigBackend {
         guard candidate.contains("table inet \(table)") else {
             throw DataverketError.invalid("candidate", "the candidate must define table inet \(table)")
         }
-        let check = try await replace(with: candidate, dryRun: true)
+        let check = try await replace(with: candidate, dryRun: true, in: namespace)
         guard check.status == 0 else {
             throw DataverketError.invalid("candidate", "nft refuses the candidate for \(device): \(firstLine(check.stderr))")
         }
@@ -315,11 +315,12 @@ public struct Nftables: ConfigBackend {
         }
     }
 
-    /// Replaces the table atomically: the script declares it (so the delete never fails), deletes it, recreates it.
-    private func replace(with config: String, dryRun: Bool, in target: String? = nil) async throws -> SubprocessResult {
+    /// Replaces the table in `target` atomically: the script declares it (so the delete never fails), deletes it,
+    /// recreates it.
+    private func replace(with config: String, dryRun: Bool, in target: String?) async throws -> SubprocessResult {
         let path = try temporaryFile("nft", "table inet \(table)\ndelete table inet \(table)\n" + config)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        return try await nft(dryRun ? ["-c", "-f", path] : ["-f", path], in: dryRun ? namespace : target)
+        return try await nft(dryRun ? ["-c", "-f", path] : ["-f", path], in: target)
     }
 
     public func normalize(_ text: String) -> [String] { Self.canonical(text) }

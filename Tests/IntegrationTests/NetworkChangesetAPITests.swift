@@ -99,6 +99,8 @@ struct NetworkChangesetAPITests {
             let unreachable = try await server.raw(.GET, "/v1/network/devices/osl1-leaf1")
             #expect(unreachable.status == 200 && unreachable.body.contains("\"errors\"") && unreachable.body.contains("interfaces:"), "\(unreachable)")
             #expect(try await server.raw(.GET, "/v1/network/devices/osl1-spine9").status == 404)
+            let overlong = try await server.raw(.GET, "/v1/network/devices/" + String(repeating: "x", count: 64))
+            #expect((400...422).contains(overlong.status), "a device name longer than 63 characters: \(overlong.status)")
             #expect(try await server.raw(.GET, "/v1/network/devices/osl1-leaf1", headers: ["Authorization": ""]).status == 401)
             let cliUnknown = await run(DVNetCommand.self, ["device", "show", "osl1-spine9", "--server", server.baseURL, "--token", server.token])
             #expect(cliUnknown.code != 0 && cliUnknown.err.contains("404"), "\(cliUnknown)")
