@@ -45,35 +45,27 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.0"),
     ],
     targets: [
-        // Domain core: identifiers, names, errors, the event envelope. No I/O.
+        // The layers (docs/architecture.md draws them; ArchitectureTests enforces them). A target depends only on
+        // targets of the layers below it.
+
+        // MARK: - 1. Core: no I/O
+
+        // Identifiers, names, errors, the event envelope, the operation context, cross-service contracts.
         .target(
             name: "DataverketCore",
             dependencies: [.product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
-        // NATS client on SwiftNIO: core protocol, request/reply, reconnect, TLS, JetStream.
+        // The network intent, its verifier, diff, fabric generator and renderers: pure, shared by Nett and the CLI.
         .target(
-            name: "NATS",
-            dependencies: [
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            name: "NettIntent",
+            dependencies: ["DataverketCore", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
-        // The Bus: JetStream (production) and in-process (embedded) behind one protocol.
-        .target(
-            name: "DataverketBus",
-            dependencies: [
-                "DataverketCore", "NATS",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strict
-        ),
-        // One SQL layer (sql-kit) over embedded SQLite and PostgreSQL, with versioned migrations.
+
+        // MARK: - 2. Store, wire client, processes
+
+        // One SQL layer (sql-kit) over embedded SQLite and PostgreSQL: migrations, keyset paging, column helpers.
         .target(
             name: "DataverketStore",
             dependencies: [
@@ -87,21 +79,70 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // Sentral: tenancy, tasks, audit — the system of record's domain services.
+        // NATS client on SwiftNIO: core protocol, request/reply, reconnect, TLS, JetStream. Knows nothing of Dataverket.
         .target(
-            name: "Sentral",
+            name: "NATS",
             dependencies: [
-                "DataverketCore", "DataverketStore", "DataverketBus", "Inventar",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Running programs (ipmitool, nft, vtysh, ovs-vsctl) with a time limit, bounded output and an explicit environment.
+        .target(
+            name: "DataverketProcess",
+            dependencies: ["DataverketCore"],
+            swiftSettings: strict
+        ),
+
+        // MARK: - 3. Bus
+
+        // The Bus: JetStream (production) and in-process (embedded) behind one protocol.
+        .target(
+            name: "DataverketBus",
+            dependencies: [
+                "DataverketCore", "NATS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // MARK: - 4. Task engine
+
+        // Tasks, sagas, the outbox and its relay, workers, the projector, blocked-task resumer, heartbeats, audit,
+        // idempotency keys: what every domain service builds its work on.
+        .target(
+            name: "DataverketTasks",
+            dependencies: [
+                "DataverketCore", "DataverketStore", "DataverketBus",
+                .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
-        // Identitet: signing keys sealed at rest, access/refresh tokens, the bootstrap credential, role bindings.
+
+        // MARK: - 5. Domains: none depends on another
+
+        // Sentral: tenancy (tenants → projects → environments); later quotas, offerings, placement.
+        .target(
+            name: "Sentral",
+            dependencies: [
+                "DataverketCore", "DataverketStore", "DataverketTasks",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Identitet: signing keys sealed at rest, access/refresh tokens, the bootstrap credential, role bindings, SSO.
         .target(
             name: "Identitet",
             dependencies: [
-                "DataverketCore", "DataverketStore",
+                "DataverketCore", "DataverketStore", "DataverketTasks",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SQLKit", package: "sql-kit"),
@@ -111,7 +152,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // Inventory: datacenters, racks, devices, interfaces, links; declared (site files), observed, approved.
+        // Inventar: datacenters, racks, devices, interfaces, links; declared (site files), observed, approved.
         .target(
             name: "Inventar",
             dependencies: [
@@ -122,11 +163,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // Nett: IPAM (VRFs, prefixes, addresses, VLANs, ASNs) with per-pool allocation; later intent, rendering, drivers.
+        // Nett: IPAM, DNS, changesets and rollout, device drivers (OVS, FRR, nftables), drift.
         .target(
             name: "Nett",
             dependencies: [
-                "DataverketCore", "DataverketStore", "DataverketProcess", "DataverketBus", "Sentral",
+                "DataverketCore", "NettIntent", "DataverketStore", "DataverketProcess", "DataverketBus", "DataverketTasks",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -138,23 +179,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // Running programs (ipmitool, nft, vtysh, ovs-vsctl) with a time limit, bounded output and an explicit environment.
-        .target(
-            name: "DataverketProcess",
-            dependencies: ["DataverketCore"],
-            swiftSettings: strict
-        ),
-        // Maskin: the bare-metal lifecycle (state machine), BMC drivers (Redfish, IPMI), boot service, Talos config.
+        // Maskin: the bare-metal lifecycle (state machine), BMC drivers (Redfish, IPMI), the boot service's logic, Talos config.
         .target(
             name: "Maskin",
             dependencies: [
-                "DataverketCore", "DataverketStore", "DataverketBus", "Sentral", "Inventar", "DataverketProcess",
+                "DataverketCore", "DataverketStore", "DataverketBus", "DataverketTasks", "DataverketProcess",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -165,31 +198,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+
+        // MARK: - Contract and SDK (beside the layers: generated code and what clients link)
+
         // The OpenAPI contract and the code generated from it (types, server stubs, client).
         // Generated code lives alone here so "no warnings" applies to the project's own code.
         .target(
             name: "DataverketAPI",
             dependencies: [.product(name: "OpenAPIRuntime", package: "swift-openapi-runtime")],
             plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]
-        ),
-        // The HTTP server: handlers over Sentral, middleware, metrics, logging, service wiring.
-        .target(
-            name: "DataverketServer",
-            dependencies: [
-                "DataverketCore", "DataverketStore", "Sentral", "DataverketAPI", "DataverketBus", "Identitet", "Inventar", "Maskin", "Nett",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
-                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "NIOFoundationCompat", package: "swift-nio"),
-            ],
-            swiftSettings: strict
         ),
         // The SDK: the generated client plus transport and problem+json error mapping.
         .target(
@@ -203,11 +220,40 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // The dv CLI family as a library.
+
+        // MARK: - 6. Server: the composition root
+
+        // The composition root (ControlPlane, the one ordered list of migrations, service wiring), HTTP handlers,
+        // access rules, problem+json, metrics, logging, the listeners (API and boot), `dataverket` subcommands.
+        .target(
+            name: "DataverketServer",
+            dependencies: [
+                "DataverketCore", "DataverketStore", "DataverketTasks", "Sentral", "DataverketAPI", "DataverketBus", "Identitet",
+                "Inventar", "Maskin", "Nett", "NettIntent",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // MARK: - 7. Command-line tools and executables (thin)
+
+        // The dv CLI family as a library: the SDK and pure targets only.
         .target(
             name: "DVCommands",
             dependencies: [
-                "Nett",
+                "NettIntent",
                 "DataverketClient", "DataverketAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
@@ -219,9 +265,10 @@ let package = Package(
         .target(
             name: "DataverketBench",
             dependencies: [
-                "Maskin", .product(name: "Hummingbird", package: "hummingbird"),
+                "DataverketCore", "Maskin", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "Crypto", package: "swift-crypto"),
-                "DataverketServer", "DataverketStore", "Sentral", "DataverketClient", "DataverketAPI", "DataverketBus", "NATS", "Identitet", "Nett",
+                "DataverketServer", "DataverketStore", "DataverketTasks", "Sentral", "DataverketClient", "DataverketAPI", "DataverketBus",
+                "NATS", "Identitet", "Inventar", "Nett", "NettIntent", "DataverketTestSupport",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -237,6 +284,22 @@ let package = Package(
         .executableTarget(name: "dvnet", dependencies: ["DVCommands"], swiftSettings: strict),
         .executableTarget(name: "dv-bench", dependencies: ["DataverketBench"], swiftSettings: strict),
 
+        // MARK: - Test support (tests and benchmarks only)
+
+        // Temporary SQLite/PostgreSQL databases, admin SQL, log capture, `collect`, port waiting, the lab's configuration.
+        .target(
+            name: "DataverketTestSupport",
+            dependencies: [
+                "DataverketCore", "DataverketStore",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // MARK: - Tests
+
         .testTarget(
             name: "DataverketCoreTests",
             dependencies: ["DataverketCore"],
@@ -245,7 +308,7 @@ let package = Package(
         .testTarget(
             name: "DataverketBusTests",
             dependencies: [
-                "DataverketBus", "DataverketCore", "NATS",
+                "DataverketBus", "DataverketCore", "NATS", "DataverketTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -253,7 +316,7 @@ let package = Package(
         .testTarget(
             name: "InventarTests",
             dependencies: [
-                "Inventar", "DataverketCore", "DataverketStore",
+                "Inventar", "DataverketCore", "DataverketStore", "DataverketTestSupport",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -262,7 +325,8 @@ let package = Package(
         .testTarget(
             name: "NettTests",
             dependencies: [
-                "Nett", "DataverketCore", "DataverketStore", "DataverketProcess",
+                "Nett", "NettIntent", "DataverketCore", "DataverketStore", "DataverketProcess", "DataverketTasks",
+                "DataverketTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "SQLKit", package: "sql-kit"),
@@ -274,7 +338,7 @@ let package = Package(
         .testTarget(
             name: "MaskinTests",
             dependencies: [
-                "Maskin", "DataverketCore", "DataverketStore", "Sentral", "DataverketBus",
+                "Maskin", "DataverketCore", "DataverketStore", "DataverketTasks", "DataverketBus", "DataverketTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
@@ -283,7 +347,7 @@ let package = Package(
         .testTarget(
             name: "NATSTests",
             dependencies: [
-                "NATS",
+                "NATS", "DataverketTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -295,7 +359,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Maskin", "Inventar", "Nett", .product(name: "Crypto", package: "swift-crypto"), .product(name: "X509", package: "swift-certificates"),
+                "Maskin", "Inventar", "Nett", "NettIntent", "DataverketTasks", "DataverketTestSupport", .product(name: "Crypto", package: "swift-crypto"), .product(name: "X509", package: "swift-certificates"),
                 "DataverketCore", "DataverketStore", "Sentral", "DataverketServer", "DataverketClient",
                 "DataverketAPI", "DVCommands", "DataverketBus", "Identitet", "NATS", "DataverketProcess",
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -310,6 +374,14 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
             ],
+            swiftSettings: strict
+        ),
+        // Reads Package.swift (via `swift package dump-package`) and every target's imports; fails on an edge the
+        // layer table in docs/architecture.md does not allow.
+        .testTarget(
+            name: "ArchitectureTests",
+            dependencies: [],
+            exclude: ["Fixtures"],
             swiftSettings: strict
         ),
     ]

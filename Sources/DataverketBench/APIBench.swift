@@ -8,6 +8,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import Sentral
+import DataverketTasks
 import SQLKit
 
 /// `dv-bench api`: create-project and get-project through the whole HTTP stack (SDK client → server →
@@ -27,9 +28,7 @@ struct APIBench: AsyncParsableCommand {
         print("backend    operation        req/s     p50 ms    p99 ms    vs raw SQL")
         for backend in backends.split(separator: ",").map(String.init) {
             let (database, cleanup) = try await BenchDatabase.open(backend, postgresURL: postgresURL, logger: logger)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await database.backend.run() }
-                defer { group.cancelAll() }
+            try await database.whileRunning {
                 let sentral = ControlPlane(database: database)
                 _ = try await sentral.migrate()
                 let results = try await measure(sentral: sentral, logger: logger)
@@ -41,7 +40,7 @@ struct APIBench: AsyncParsableCommand {
                         print(tableRow(cells, [10, 16, 9, 9, 9, 0]))
                     }
                 }
-            }
+            }.get()
             try await database.backend.close()
             try await cleanup()
         }

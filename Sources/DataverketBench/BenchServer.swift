@@ -5,6 +5,7 @@ import Foundation
 import Identitet
 import Logging
 import Sentral
+import DataverketTasks
 
 /// Runs the server for a benchmark and hands the body an SDK client holding a platform-admin token.
 func withBenchServer<T: Sendable>(_ sentral: ControlPlane, bus: any Bus, logger: Logger,
@@ -12,7 +13,7 @@ func withBenchServer<T: Sendable>(_ sentral: ControlPlane, bus: any Bus, logger:
     var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
     configuration.rateLimits = .loadTesting
     let identity = Identitet(database: sentral.database, issuer: configuration.issuer, masterKey: .random())
-    _ = try await identity.migrate()
+    _ = try await sentral.migrate()
     try await identity.bind("service:bench", .platformAdmin, by: "bench")
     let token = try await identity.issueSession(for: "service:bench").accessToken
     return try await DataverketServer.withRunning(sentral: sentral, identity: identity, configuration: configuration, logger: logger,

@@ -10,6 +10,7 @@ import Logging
 import NATS
 import PostgresNIO
 import Sentral
+import DataverketTasks
 import SQLKit
 import Synchronization
 
@@ -245,11 +246,9 @@ struct BusBenchRun: Sendable {
         do {
             let database = try await StoreConfiguration(databaseURL: url, dataDirectory: "").open(logger: logger)
             do {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { await database.backend.run() }
-                    defer { group.cancelAll() }
+                try await database.whileRunning {
                     try await endToEnd(js, database: database, baseline: baseline)
-                }
+                }.get()
             } catch {
                 try? await database.backend.close()
                 throw error

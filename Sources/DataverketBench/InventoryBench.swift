@@ -5,6 +5,8 @@ import Foundation
 import Inventar
 import Logging
 import Sentral
+import DataverketTasks
+import DataverketServer
 import SQLKit
 
 /// `dv-bench inventory`: loads a generated inventory (default 20 datacenters × 50 racks × 40 servers: 41,000
@@ -31,9 +33,7 @@ struct InventoryBench: AsyncParsableCommand {
         print("backend    operation              total s   p50 ms    p99 ms    vs raw SQL")
         for backend in backends.split(separator: ",").map(String.init) {
             let (database, cleanup) = try await BenchDatabase.open(backend, postgresURL: postgresURL, logger: logger)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await database.backend.run() }
-                defer { group.cancelAll() }
+            try await database.whileRunning {
                 let sentral = ControlPlane(database: database)
                 _ = try await sentral.migrate()
                 let results: [(Measurement, Measurement)]
@@ -50,7 +50,7 @@ struct InventoryBench: AsyncParsableCommand {
                         print(tableRow(cells, [10, 22, 9, 9, 9, 0]))
                     }
                 }
-            }
+            }.get()
             try await database.backend.close()
             try await cleanup()
         }

@@ -13,6 +13,8 @@ import Logging
 import Maskin
 import NIOCore
 import Sentral
+import DataverketTasks
+import DataverketTestSupport
 import ServiceLifecycle
 
 /// `dv-bench maskin`: issue 8's three figures, each against a baseline measured in the same run:
@@ -62,28 +64,7 @@ struct MaskinBench: AsyncParsableCommand {
 
     // MARK: - 1. Deploy vs bare netboot on the lab
 
-    struct Lab: Decodable {
-        struct BMC: Decodable {
-            var kind: String
-            var address: String
-            var port: Int?
-            var systemId: String?
-            var username: String
-            var password: String
-        }
-        struct VM: Decodable {
-            var name: String
-            var mac: String
-            var uuid: String
-            var serial: String
-            var consoleLog: String
-            var bmc: BMC
-        }
-        var hostAddress: String
-        var bootPort: Int
-        var assetsDir: String
-        var vms: [VM]
-    }
+    typealias Lab = LabDescription
 
     /// One netboot of one VM (wall-clock times): when it was asked for, when qemu started, when the boot service saw
     /// the script, config and callback, and when the workflow was done (Maskin: `deployed`; bare: the callback).
@@ -119,7 +100,7 @@ struct MaskinBench: AsyncParsableCommand {
         }
         let result: Result<([String: Netboot], [String: Netboot], Lab), any Error>
         do {
-            let lab = try JSONDecoder().decode(Lab.self, from: Data(contentsOf: URL(fileURLWithPath: state + "/lab.json")))
+            let lab = try LabDescription.load(state: state)
             let groups = together ? [lab.vms] : lab.vms.map { [$0] }
             let bare = try await bareNetboots(lab, groups: groups, state: state)
             let maskin = try await maskinDeploys(lab, groups: groups, state: state, logger: logger)
@@ -318,7 +299,6 @@ struct MaskinBench: AsyncParsableCommand {
             try await bus.provision()
             let sentral = ControlPlane(database: database, bus: bus)
             _ = try await sentral.migrate()
-            _ = try await Migrator(database: database, migrations: MaskinPlane.migrations).migrate()
             let bootURL = "http://\(lab.hostAddress):\(lab.bootPort)"
             let maskin = MaskinPlane(sentral: sentral, sealingKey: SymmetricKey(size: .bits256),
                                      // The static script's kernel arguments (the default adds console=tty0, which costs
@@ -446,15 +426,13 @@ struct MaskinBench: AsyncParsableCommand {
         let result: Result<Void, any Error>
         do {
             let staticScript = BootBenchScripts.staticScript
-            try await withService(logger: logger, { onListening in
+            try await withListeningService(logger: logger, { onListening in
                 StaticBootServer(script: staticScript, logger: logger, onListening: onListening)
             }) { staticPort in
                 print("backend    workload             scripts/s  p50 ms    p99 ms    vs static")
                 for backend in backends {
                     let (database, cleanup) = try await BenchDatabase.open(backend, postgresURL: postgresURL, logger: logger)
-                    try await withThrowingTaskGroup(of: Void.self) { group in
-                        group.addTask { await database.backend.run() }
-                        defer { group.cancelAll() }
+                    try await database.whileRunning {
                         let rows = try await Self.measureBoot(database: database, client: client, staticPort: staticPort, requests: requests,
                                                               concurrency: concurrency, count: count, logger: logger)
                         for (m, baseline) in rows {
@@ -462,7 +440,7 @@ struct MaskinBench: AsyncParsableCommand {
                             print(tableRow([backend, m.name, String(format: "%.0f", m.perSecond), milliseconds(m.percentile(0.5)),
                                             milliseconds(m.percentile(0.99)), ratio], [10, 20, 10, 9, 9, 0]))
                         }
-                    }
+                    }.get()
                     try await database.backend.close()
                     try await cleanup()
                 }
@@ -485,7 +463,6 @@ struct MaskinBench: AsyncParsableCommand {
                             logger: Logger) async throws -> [(Measurement, Measurement?)] {
         let sentral = ControlPlane(database: database)
         _ = try await sentral.migrate()
-        _ = try await Migrator(database: database, migrations: MaskinPlane.migrations).migrate()
         let maskin = MaskinPlane(sentral: sentral, sealingKey: SymmetricKey(size: .bits256),
                                  boot: BootConfiguration(publicURL: "http://127.0.0.1:8180"),
                                  connector: BMCConnector(httpClient: client, logger: logger), logger: logger)
@@ -506,7 +483,7 @@ struct MaskinBench: AsyncParsableCommand {
             _ = try await machines.act(name, action: .allocate, options: MachineActionOptions(role: "worker", cluster: "bench"), context: context)
             _ = try await machines.act(name, action: .deploy, context: context)
         }
-        return try await withService(logger: logger, { onListening in
+        return try await withListeningService(logger: logger, { onListening in
             try BootServer(host: "127.0.0.1", port: 0, boot: maskin.boot, logger: logger, burst: 1_000_000_000, perSecond: 1e9,
                            onListening: onListening)
         }) { port in
@@ -572,12 +549,10 @@ struct MaskinBench: AsyncParsableCommand {
             print("backend    run                    BMCs at once  seconds  machines/s  answered   vs \(levels[0]) at once  vs bare GETs")
             for backend in backends.split(separator: ",").map(String.init) {
                 let (database, cleanup) = try await BenchDatabase.open(backend, postgresURL: postgresURL, logger: logger)
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { await database.backend.run() }
-                    defer { group.cancelAll() }
+                try await database.whileRunning {
                     try await Self.measureSweep(backend: backend, database: database, client: client, address: address, count: count,
                                                 levels: levels, logger: logger)
-                }
+                }.get()
                 try await database.backend.close()
                 try await cleanup()
             }
@@ -598,7 +573,6 @@ struct MaskinBench: AsyncParsableCommand {
                              logger: Logger) async throws {
         let sentral = ControlPlane(database: database)
         _ = try await sentral.migrate()
-        _ = try await Migrator(database: database, migrations: MaskinPlane.migrations).migrate()
         let machines = Machines(database: database, tasks: sentral.tasks, logger: logger)
         let reference = try credentialsReference(user: bmcUser, password: bmcPassword)
         let context = OperationContext(actor: "bench", correlationID: ULID.make())
@@ -698,36 +672,6 @@ struct StaticBootServer: Service {
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "static-boot"),
                               onServerRunning: { await onListening($0.localAddress?.port ?? 0) }, logger: logger)
         try await app.runService()
-    }
-}
-
-/// Runs the service made by `make` (handed the callback that reports its port) for the duration of `body`.
-func withService<T: Sendable>(logger: Logger, _ make: (@escaping @Sendable (Int) async -> Void) throws -> any Service,
-                              _ body: @escaping @Sendable (Int) async throws -> T) async throws -> T {
-    let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-    let service = try make { continuation.yield($0) }
-    let group = ServiceGroup(configuration: .init(services: [service], logger: logger))
-    return try await withThrowingTaskGroup(of: T?.self) { tasks in
-        tasks.addTask {
-            defer { continuation.finish() }
-            try await group.run()
-            return nil
-        }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else {
-            while let _ = try await tasks.next() {}
-            throw ValidationError("the service stopped before it listened")
-        }
-        let result: T
-        do {
-            result = try await body(port)
-        } catch {
-            await group.triggerGracefulShutdown()
-            throw error
-        }
-        await group.triggerGracefulShutdown()
-        while let _ = try await tasks.next() {}
-        return result
     }
 }
 

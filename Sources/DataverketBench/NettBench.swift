@@ -1,9 +1,11 @@
 import ArgumentParser
 import DataverketCore
+import DataverketServer
 import DataverketStore
 import Foundation
 import Logging
 import Nett
+import NettIntent
 import SQLKit
 
 /// `dv-bench nett`: IPAM address allocation with many concurrent clients — all on one pool, and spread over
@@ -35,11 +37,9 @@ struct NettBench: AsyncParsableCommand {
         print(tableRow(["backend", "workload", "pools", "allocs/s", "p50 ms", "p99 ms", "duplicates", "vs baseline"], [10, 30, 6, 9, 9, 9, 11, 0]))
         for backend in backends.split(separator: ",").map(String.init) {
             let (database, cleanup) = try await open(backend, logger: logger)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await database.backend.run() }
-                defer { group.cancelAll() }
+            try await database.whileRunning {
                 let ipam = IPAM(database: database, logger: logger)
-                try await ipam.migrate()
+                _ = try await ControlPlane(database: database).migrate()
                 try await Baseline.create(database)
                 for poolCount in [1, pools] {
                     let (ours, duplicates) = try await measureIPAM(ipam, pools: poolCount)
@@ -50,7 +50,7 @@ struct NettBench: AsyncParsableCommand {
                                         milliseconds(m.percentile(0.99)), "\(dupes)", ratio], [10, 30, 6, 9, 9, 9, 11, 0]))
                     }
                 }
-            }
+            }.get()
             try await database.backend.close()
             try await cleanup()
         }
@@ -124,9 +124,7 @@ struct NettBench: AsyncParsableCommand {
     /// The settings that decide what a commit costs.
     func settings(logger: Logger) async throws -> String {
         let database = Database(backend: try PostgresBackend(url: postgresURL, maxConnections: 1, logger: logger), logger: logger)
-        return try await withThrowingTaskGroup(of: String.self) { group in
-            group.addTask { await database.backend.run(); return "" }
-            defer { group.cancelAll() }
+        return try await database.whileRunning {
             return try await database.read { session in
                 var parts: [String] = []
                 for name in ["server_version", "fsync", "synchronous_commit", "commit_delay", "max_connections"] {
@@ -135,7 +133,7 @@ struct NettBench: AsyncParsableCommand {
                 }
                 return parts.joined(separator: " ")
             }
-        }
+        }.get()
     }
 
     func open(_ backend: String, logger: Logger) async throws -> (Database, @Sendable () async throws -> Void) {

@@ -11,6 +11,7 @@ import DataverketCore
 import OpenAPIRuntime
 import DataverketStore
 import Sentral
+import DataverketTasks
 
 /// The generated `APIProtocol` implemented over Sentral. Handlers translate and delegate; errors are
 /// thrown as `DataverketError` and rendered as problem+json by `ProblemMiddleware`.
@@ -55,28 +56,14 @@ struct APIHandlers: APIProtocol {
         let tokens: SessionTokens
         switch body.grantType {
         case .bootstrap:
-            tokens = try await identity.exchangeBootstrap(body.token)
-            try await auditLogin(tokens.subject, action: "identity.bootstrap")
+            tokens = try await identity.exchangeBootstrap(body.token, audit: scope.operation())
         case .refreshToken:
             tokens = try await identity.refresh(body.token)
         case .deviceCode:
-            tokens = try await identity.pollDeviceAuthorization(deviceCode: body.token)
-            try await auditLogin(tokens.subject, action: "identity.login")
+            tokens = try await identity.pollDeviceAuthorization(deviceCode: body.token, audit: scope.operation())
         }
         return .ok(.init(body: .json(.init(accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, tokenType: "Bearer",
                                            expiresIn: tokens.expiresIn, subject: tokens.subject))))
-    }
-
-    /// Audits a login as the subject that logged in (there was no actor before it).
-    func auditLogin(_ subject: String, action: String) async throws {
-        var operation = scope.operation()
-        operation.actor = subject
-        let context = operation
-        try await sentral.database.transaction { session in
-            try await Audit.append(session, context: context, action: action,
-                                   resource: ResourceRef(kind: "principal", id: subject, name: subject),
-                                   tenantID: nil, projectID: nil, beforeVersion: nil, afterVersion: nil)
-        }
     }
 
     func revokeToken(_ input: Operations.RevokeToken.Input) async throws -> Operations.RevokeToken.Output {
@@ -103,14 +90,12 @@ struct APIHandlers: APIProtocol {
         guard let role = Role(named: body.role.rawValue) else { throw DataverketError.invalid("role", "unknown role") }
         let scopeKind = body.scopeKind?.rawValue ?? "platform"
         let binding = try await identity.bind(body.subject, role, scopeKind: scopeKind, scopeID: body.scopeId ?? (scopeKind == "platform" ? "*" : ""),
-                                              by: scope.actor)
-        try await auditIdentity("role.bind", binding.id, name: "\(binding.subject) \(binding.role) \(binding.scopeKind)/\(binding.scopeID)")
+                                              by: scope.actor, audit: scope.operation())
         return .created(.init(body: .json(.init(binding))))
     }
 
     func deleteRoleBinding(_ input: Operations.DeleteRoleBinding.Input) async throws -> Operations.DeleteRoleBinding.Output {
-        try await identity.unbind(input.path.binding)
-        try await auditIdentity("role.unbind", input.path.binding, name: nil)
+        try await identity.unbind(input.path.binding, audit: scope.operation())
         return .noContent(.init())
     }
 
@@ -121,31 +106,21 @@ struct APIHandlers: APIProtocol {
 
     func createServiceAccount(_ input: Operations.CreateServiceAccount.Input) async throws -> Operations.CreateServiceAccount.Output {
         guard case .json(let body) = input.body else { throw unsupportedBody }
-        let account = try await identity.createServiceAccount(body.name, description: body.description, by: scope.actor)
-        try await auditIdentity("service-account.create", account.subject, name: account.name)
+        let account = try await identity.createServiceAccount(body.name, description: body.description, by: scope.actor,
+                                                              audit: scope.operation())
         return .created(.init(body: .json(.init(account))))
     }
 
     func createAPIKey(_ input: Operations.CreateAPIKey.Input) async throws -> Operations.CreateAPIKey.Output {
         guard case .json(let body) = input.body else { throw unsupportedBody }
-        let (key, record) = try await identity.createAPIKey(account: input.path.account, lifetime: .seconds(body.ttlSeconds), by: scope.actor)
-        try await auditIdentity("api-key.create", record.id, name: "sa:\(record.account)")
+        let (key, record) = try await identity.createAPIKey(account: input.path.account, lifetime: .seconds(body.ttlSeconds),
+                                                            by: scope.actor, audit: scope.operation())
         return .created(.init(body: .json(.init(id: record.id, key: key, account: record.account, expiresAt: record.expiresAt))))
     }
 
     func revokeAPIKey(_ input: Operations.RevokeAPIKey.Input) async throws -> Operations.RevokeAPIKey.Output {
-        try await identity.revokeAPIKey(input.path.key)
-        try await auditIdentity("api-key.revoke", input.path.key, name: nil)
+        try await identity.revokeAPIKey(input.path.key, audit: scope.operation())
         return .noContent(.init())
-    }
-
-    /// An audit record for a change to who may do what.
-    private func auditIdentity(_ action: String, _ id: String, name: String?) async throws {
-        let context = scope.operation()
-        try await sentral.database.transaction { session in
-            try await Audit.append(session, context: context, action: action, resource: ResourceRef(kind: "identity", id: id, name: name),
-                                   tenantID: nil, projectID: nil, beforeVersion: nil, afterVersion: nil)
-        }
     }
 
     // MARK: operations

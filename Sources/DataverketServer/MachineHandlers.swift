@@ -8,6 +8,7 @@ import DataverketCore
 import Maskin
 import OpenAPIRuntime
 import Sentral
+import DataverketTasks
 
 /// `/v1/machines/…` and `/v1/discovered-machines`: Maskin's machines, lifecycle actions and power.
 extension APIHandlers {

@@ -7,6 +7,7 @@ import DataverketAPI
 import DataverketCore
 import Identitet
 import Sentral
+import DataverketTasks
 
 /// Domain values → API schema values.
 extension Components.Schemas.Tenant {

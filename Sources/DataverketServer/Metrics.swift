@@ -2,6 +2,7 @@ import DataverketCore
 import Hummingbird
 import Prometheus
 import Sentral
+import DataverketTasks
 
 /// The server's Prometheus registry and the HTTP metrics recorded into it.
 ///

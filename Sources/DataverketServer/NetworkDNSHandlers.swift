@@ -3,6 +3,7 @@ import DataverketCore
 import Logging
 import Nett
 import Sentral
+import DataverketTasks
 
 /// `/v1/network/dns`: the record sets Nett keeps in PowerDNS.
 extension APIHandlers {

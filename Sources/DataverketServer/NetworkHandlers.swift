@@ -6,8 +6,10 @@ import Foundation
 import DataverketAPI
 import DataverketCore
 import Nett
+import NettIntent
 import OpenAPIRuntime
 import Sentral
+import DataverketTasks
 
 /// `/v1/network/…`: Nett's IPAM (prefixes, addresses, per-pool allocation) and intent verification.
 extension APIHandlers {

@@ -3,6 +3,7 @@ import DataverketCore
 import Nett
 import OpenAPIRuntime
 import Sentral
+import DataverketTasks
 
 /// `/v1/network/…` beyond prefixes and addresses: VRFs, prefix and address lookups and deletes, hand-recorded
 /// addresses, VLAN groups and VLANs, ASN pools and ASNs (Nett's IPAM, ADR 010). Allocations honour

@@ -11,6 +11,7 @@ import Logging
 import OpenAPIHummingbird
 import OpenAPIRuntime
 import Sentral
+import DataverketTasks
 import ServiceLifecycle
 
 /// How `dataverket serve` runs.
@@ -127,14 +128,17 @@ public enum DataverketServer {
             app.addServices(service)
         }
         if let maskin {
-            for service in try maskin.services(sentral: sentral, bus: bus, logger: logger, worker: worker && configuration.runsWorker,
-                                               listener: configuration.bootListener, onBootListening: onBootListening) {
+            for service in maskin.services(engine: sentral.engine, bus: bus, logger: logger, worker: worker && configuration.runsWorker) {
                 app.addServices(service)
+            }
+            if let listener = configuration.bootListener {
+                app.addServices(try BootServer(host: listener.host, port: listener.port, boot: maskin.boot, logger: logger,
+                                               onListening: onBootListening))
             }
         }
         if let dns { app.addServices(dns) }
         if let nett {
-            for service in nett.services(sentral: sentral, bus: bus, logger: logger, worker: worker && configuration.runsWorker,
+            for service in nett.services(engine: sentral.engine, bus: bus, logger: logger, worker: worker && configuration.runsWorker,
                                          driftInterval: configuration.nettDriftInterval) {
                 app.addServices(service)
             }
@@ -163,39 +167,16 @@ public enum DataverketServer {
         var chosen = identity
         if chosen == nil { chosen = try await makeThrowawayIdentity(sentral, configuration) }
         guard let identity = chosen else { throw DataverketError(.internal, "no identity") }
-        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = try makeApplication(
-            sentral: sentral, identity: identity, maskin: maskin, dns: dns, nett: nett, configuration: configuration, logger: logger,
-            bus: bus, worker: worker, onListening: { _, port in portContinuation.yield(port) })
-        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
-        return try await withThrowingTaskGroup(of: T?.self) { tasks in
-            tasks.addTask {
-                // However the group ends, stop waiting for a port that will never come.
-                defer { portContinuation.finish() }
-                try await group.run()
-                return nil
-            }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else {
-                while let _ = try await tasks.next() {}
-                throw DataverketError(.internal, "the server stopped before it listened")
-            }
-            let result: T
-            do {
-                result = try await body(port)
-            } catch {
-                await group.triggerGracefulShutdown()
-                throw error
-            }
-            await group.triggerGracefulShutdown()
-            while let _ = try await tasks.next() {}
-            return result
-        }
+        return try await withListeningService(logger: logger, { onListening in
+            try makeApplication(
+                sentral: sentral, identity: identity, maskin: maskin, dns: dns, nett: nett, configuration: configuration, logger: logger,
+                bus: bus, worker: worker, onListening: { _, port in await onListening(port) })
+        }, body)
     }
 
     static func makeThrowawayIdentity(_ sentral: ControlPlane, _ configuration: ServerConfiguration) async throws -> Identitet {
         let identity = Identitet(database: sentral.database, issuer: configuration.issuer, masterKey: .random())
-        _ = try await identity.migrate()
+        _ = try await sentral.migrate()
         try await identity.prepare()
         return identity
     }
@@ -215,9 +196,7 @@ public enum DataverketServer {
                 if let upstream = configuration.upstreamIdentity {
                     logger.info("single sign-on", metadata: ["issuer": "\(upstream.issuer)", "client": "\(upstream.clientID)"])
                 }
-                let applied = try await sentral.migrate() + identity.migrate()
-                    + Migrator(database: database, migrations: MaskinPlane.migrations).migrate()
-                    + Migrator(database: database, migrations: IPAM.migrations).migrate()
+                let applied = try await sentral.migrate()
                 if !applied.isEmpty { logger.info("migrations applied", metadata: ["count": "\(applied.count)"]) }
                 try await identity.prepare()
                 try await announceBootstrap(identity, configuration: configuration, logger: logger)
@@ -252,7 +231,7 @@ public enum DataverketServer {
                                    logger: Logger) throws -> MaskinPlane {
         let publicURL = configuration.bootURL ?? configuration.bootListener.map { "http://\($0.host):\($0.port)" } ?? "http://127.0.0.1:8180"
         return MaskinPlane(
-            sentral: sentral, sealingKey: masterKey.derivedKey(purpose: "maskin-cluster-secrets"),
+            engine: sentral.engine, observer: sentral.inventory, sealingKey: masterKey.derivedKey(purpose: "maskin-cluster-secrets"),
             boot: BootConfiguration(publicURL: publicURL, assetsDirectory: configuration.bootAssets),
             connector: BMCConnector(httpClient: RedfishDriver.makeHTTPClient(), logger: logger), settings: configuration.maskinSettings,
             lifecycle: configuration.machineLifecycle, dhcpLeases: configuration.dhcpLeases, logger: logger)
@@ -262,22 +241,14 @@ public enum DataverketServer {
     public static func nettPlane(sentral: ControlPlane, configuration: ServerConfiguration, logger: Logger) throws -> NettPlane {
         let devices = try configuration.nettDevices.map { path throws(DataverketError) in NetworkDevices(catalog: try DeviceCatalog.load(path: path)) }
         if let path = configuration.nettDevices { logger.info("network devices", metadata: ["file": "\(path)", "count": "\(devices?.targets.count ?? 0)"]) }
-        return NettPlane(sentral: sentral, devices: devices, logger: logger)
+        return NettPlane(engine: sentral.engine, devices: devices, logger: logger)
     }
 
     /// Opens the store, runs `body` while its backend runs, and closes the store however `body` ends.
     static func withStore<T: Sendable>(_ configuration: ServerConfiguration, logger: Logger,
                                        _ body: @Sendable (Database) async throws -> T) async throws -> T {
         let database = try await configuration.store.open(logger: logger)
-        let result: Result<T, any Error> = await withTaskGroup(of: Void.self) { group in
-            group.addTask { await database.backend.run() }
-            defer { group.cancelAll() }
-            do {
-                return .success(try await body(database))
-            } catch {
-                return .failure(error)
-            }
-        }
+        let result = await database.whileRunning { try await body(database) }
         try await database.backend.close()
         return try result.get()
     }
@@ -306,9 +277,8 @@ public enum DataverketServer {
     public static func rotateKeys(configuration: ServerConfiguration, logger: Logger) async throws -> String {
         let masterKey = try MasterKey.load(environment: configuration.masterKey, directory: configuration.dataDirectory)
         return try await withStore(configuration, logger: logger) { database in
-            let identity = Identitet(database: database, issuer: configuration.issuer, masterKey: masterKey)
-            _ = try await identity.migrate()
-            return try await identity.rotateKeys()
+            _ = try await ControlPlane(database: database).migrate()
+            return try await Identitet(database: database, issuer: configuration.issuer, masterKey: masterKey).rotateKeys()
         }
     }
 
@@ -324,16 +294,15 @@ public enum DataverketServer {
             do {
                 var sentral = ControlPlane(database: database, bus: bus)
                 sentral.demoLedger = DemoLedger(directory: configuration.demoLedgerDirectory)
-                _ = try await sentral.migrate() + Migrator(database: database, migrations: MaskinPlane.migrations).migrate()
-                    + Migrator(database: database, migrations: IPAM.migrations).migrate()
+                _ = try await sentral.migrate()
                 try await bus.provision()
                 let maskin = try maskinPlane(sentral: sentral, masterKey: masterKey, configuration: configuration, logger: logger)
                 let instance = "sentral-worker-\(ULID.make())"
                 let services: [any Service] = [
                     sentral.worker(bus: bus, logger: logger, ackWait: configuration.workerAckWait, concurrency: configuration.workerConcurrency),
-                    maskin.worker(sentral: sentral, bus: bus, logger: logger, ackWait: configuration.workerAckWait),
+                    maskin.worker(engine: sentral.engine, bus: bus, logger: logger, ackWait: configuration.workerAckWait),
                     try nettPlane(sentral: sentral, configuration: configuration, logger: logger)
-                        .worker(sentral: sentral, bus: bus, logger: logger, ackWait: configuration.workerAckWait),
+                        .worker(engine: sentral.engine, bus: bus, logger: logger, ackWait: configuration.workerAckWait),
                     HealthListener(registry: sentral.health, bus: bus, logger: logger),
                     HeartbeatPublisher(bus: bus, logger: logger) {
                         Heartbeat(service: "sentral", instance: instance, version: APIContract.version, datacenter: configuration.datacenter)
@@ -362,9 +331,6 @@ public enum DataverketServer {
     public static func migrate(configuration: ServerConfiguration, logger: Logger) async throws -> [String] {
         try await withStore(configuration, logger: logger) { database in
             try await ControlPlane(database: database).migrate()
-                + Identitet(database: database, issuer: configuration.issuer, masterKey: .random()).migrate()
-                + Migrator(database: database, migrations: MaskinPlane.migrations).migrate()
-                + Migrator(database: database, migrations: IPAM.migrations).migrate()
         }
     }
 }
@@ -386,5 +352,39 @@ struct Housekeeping: Service {
                 try await Task.sleep(for: .seconds(3600))
             }
         }
+    }
+}
+
+/// Runs the service `make` builds (handed the callback that reports the port it listens on) for the duration of
+/// `body`, which receives that port; then shuts it down gracefully. The server's own runner, and benchmarks'.
+public func withListeningService<T: Sendable>(
+    logger: Logger, _ make: (@escaping @Sendable (Int) async -> Void) throws -> any Service,
+    _ body: @escaping @Sendable (_ port: Int) async throws -> T
+) async throws -> T {
+    let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+    let service = try make { continuation.yield($0) }
+    let group = ServiceGroup(configuration: .init(services: [service], logger: logger))
+    return try await withThrowingTaskGroup(of: T?.self) { tasks in
+        tasks.addTask {
+            // However the group ends, stop waiting for a port that will never come.
+            defer { continuation.finish() }
+            try await group.run()
+            return nil
+        }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else {
+            while let _ = try await tasks.next() {}
+            throw DataverketError(.internal, "the service stopped before it listened")
+        }
+        let result: T
+        do {
+            result = try await body(port)
+        } catch {
+            await group.triggerGracefulShutdown()
+            throw error
+        }
+        await group.triggerGracefulShutdown()
+        while let _ = try await tasks.next() {}
+        return result
     }
 }

@@ -1,6 +1,7 @@
 import DataverketCore
 import Identitet
 import Sentral
+import DataverketTasks
 
 /// Access to one tenant (and project) for callers whose roles are bound at tenant or project scope
 /// (platform-scoped roles are settled by `AccessMiddleware`). What a caller may not see is `404` — the same

@@ -39,6 +39,16 @@ public struct Database: Sendable {
 
     public var kind: BackendKind { backend.kind }
 
+    /// Runs `body` while the backend's background machinery (the PostgreSQL pool) runs, then stops that machinery.
+    /// The one place the task group around `backend.run()` is written.
+    public func whileRunning<T: Sendable>(_ body: () async throws -> T) async -> Result<T, any Error> {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await backend.run() }
+            defer { group.cancelAll() }
+            do { return .success(try await body()) } catch { return .failure(error) }
+        }
+    }
+
     /// Reads outside an explicit transaction.
     public func read<T: Sendable>(_ body: @Sendable (Session) async throws -> T) async throws -> T {
         let kind = self.kind

@@ -177,7 +177,9 @@ extension Identitet {
     /// The CLI's poll: `authorization-pending` until the person finished, `slow-down` when polled faster
     /// than the interval, `access-denied` with the reason, `expired-token` when expired or already used, and
     /// the session exactly once.
-    public func pollDeviceAuthorization(deviceCode: String) async throws -> SessionTokens {
+    /// The login is audited (as the subject that logged in, under `audit`'s correlation) in the transaction that
+    /// consumes the code.
+    public func pollDeviceAuthorization(deviceCode: String, audit: OperationContext? = nil) async throws -> SessionTokens {
         let digest = Secrets.digest(deviceCode)
         let now = StoreTime.now()
         let outcome: PollOutcome = try await database.transaction { session in
@@ -204,8 +206,10 @@ extension Identitet {
                 try await session.run("""
                     UPDATE \(table) SET status = 'consumed', last_polled_at = \(bind: now) WHERE device_code_hash = \(bind: digest)
                     """)
-                return .approved(subject: try row.decode(column: "subject", as: String.self),
-                                 groups: try Self.decodeList(try row.decode(column: "groups", as: String?.self)))
+                let subject = try row.decode(column: "subject", as: String.self)
+                try await Self.audit(session, audit.map { Self.loginContext($0, subject: subject) }, "identity.login", kind: "principal",
+                                     id: subject, name: subject)
+                return .approved(subject: subject, groups: try Self.decodeList(try row.decode(column: "groups", as: String?.self)))
             case "denied":
                 throw DataverketError(.accessDenied, try row.decode(column: "reason", as: String?.self) ?? "the login was refused")
             default:

@@ -159,7 +159,7 @@ public struct Inventory: Sendable {
             query.appendInterpolation(unsafeRaw: kind == .datacenter ? "name IN " : "datacenter IN ")
             query.bindList(datacenters)
             for row in try await session.all(query) {
-                let stored = try RowDecoder.stored(kind, row)
+                let stored = try Column.stored(kind, row)
                 out[stored.object.ref] = stored
             }
         }
@@ -203,26 +203,26 @@ public struct Inventory: Sendable {
 
     static func approval(_ row: any SQLRow) throws -> ApprovalRequest {
         ApprovalRequest(
-            id: try RowDecoder.string(row, "id"), status: try RowDecoder.enumValue(row, "status"), summary: try RowDecoder.string(row, "summary"),
-            reason: try RowDecoder.optional(row, "reason"),
-            changes: try JSONColumn.decode([Change].self, try RowDecoder.string(row, "changes")),
-            requestedBy: try RowDecoder.string(row, "requested_by"), correlationID: try RowDecoder.string(row, "correlation_id"),
+            id: try Column.string(row, "id"), status: try Column.enumValue(row, "status"), summary: try Column.string(row, "summary"),
+            reason: try Column.optional(row, "reason"),
+            changes: try JSONColumn.decode([Change].self, try Column.string(row, "changes")),
+            requestedBy: try Column.string(row, "requested_by"), correlationID: try Column.string(row, "correlation_id"),
             createdAt: StoreTime.decode(try row.decode(column: "created_at", as: Int64.self)),
-            decidedBy: try RowDecoder.optional(row, "decided_by"),
+            decidedBy: try Column.optional(row, "decided_by"),
             decidedAt: try row.decode(column: "decided_at", as: Int64?.self).map(StoreTime.decode),
-            decisionNote: try RowDecoder.optional(row, "decision_note"), version: try row.decode(column: "version", as: Int64.self))
+            decisionNote: try Column.optional(row, "decision_note"), version: try row.decode(column: "version", as: Int64.self))
     }
 
     /// Approval requests, oldest first; `status` nil lists all.
-    public func approvals(status: ApprovalStatus? = .pending, limit: Int? = nil, cursor: String? = nil) async throws -> InventoryPage<ApprovalRequest> {
-        let limit = try InventoryPage<ApprovalRequest>.limit(limit)
-        let after = try Cursor.decode(cursor) ?? ""
+    public func approvals(status: ApprovalStatus? = .pending, limit: Int? = nil, cursor: String? = nil) async throws -> Page<ApprovalRequest> {
+        let limit = try Paging.limit(limit)
+        let after = try Paging.decode(cursor) ?? ""
         return try await database.read { session in
             var query: SQLQueryString = "SELECT * FROM \(session.table("inventory", "approvals")) WHERE id > \(bind: after)"
             if let status { query.appendInterpolation(unsafeRaw: " AND status = "); query.appendInterpolation(bind: status.rawValue) }
             query.appendInterpolation(unsafeRaw: " ORDER BY id LIMIT ")
             query.appendInterpolation(bind: limit + 1)
-            return InventoryPage.make(try await session.all(query).map(Self.approval), limit: limit) { $0.id }
+            return Paging.page(try await session.all(query).map(Self.approval), limit: limit) { $0.id }
         }
     }
 
@@ -260,7 +260,7 @@ public struct Inventory: Sendable {
             if !devices.isEmpty {
                 var query: SQLQueryString = "SELECT DISTINCT datacenter FROM \(session.table("inventory", "devices")) WHERE name IN "
                 query.bindList(devices.sorted())
-                scope.formUnion(try await session.all(query).map { try RowDecoder.string($0, "datacenter") })
+                scope.formUnion(try await session.all(query).map { try Column.string($0, "datacenter") })
             }
             var state = try await Self.loadState(session, datacenters: scope.sorted())
             for change in request.changes {
@@ -341,48 +341,9 @@ public struct Inventory: Sendable {
             let version = try row.decode(column: "version", as: Int64.self)
             try await auditor?(session, context, InventoryAuditEntry(
                 action: owner == nil ? "inventory.device.release" : "inventory.device.allocate", resourceKind: "device",
-                resourceID: try RowDecoder.string(row, "id"), resourceName: device, beforeVersion: version - 1, afterVersion: version))
+                resourceID: try Column.string(row, "id"), resourceName: device, beforeVersion: version - 1, afterVersion: version))
             return version
         }
-    }
-}
-
-/// A page of a list, with the cursor for the next one.
-public struct InventoryPage<Item: Sendable>: Sendable {
-    public var items: [Item]
-    public var nextCursor: String?
-
-    public static var defaultLimit: Int { 100 }
-    public static var maxLimit: Int { 1000 }
-
-    static func limit(_ requested: Int?) throws(DataverketError) -> Int {
-        guard let requested else { return defaultLimit }
-        guard (1...maxLimit).contains(requested) else { throw .invalid("limit", "must be between 1 and \(maxLimit), got \(requested)") }
-        return requested
-    }
-
-    static func make(_ items: [Item], limit: Int, key: (Item) -> String) -> InventoryPage<Item> {
-        guard items.count > limit else { return InventoryPage(items: items, nextCursor: nil) }
-        let shown = Array(items.prefix(limit))
-        return InventoryPage(items: shown, nextCursor: Cursor.encode(key(shown[shown.count - 1])))
-    }
-}
-
-/// Opaque cursors: the last key of the page, base64url.
-enum Cursor {
-    static func encode(_ key: String) -> String {
-        Data(key.utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    }
-
-    static func decode(_ cursor: String?) throws(DataverketError) -> String? {
-        guard let cursor, !cursor.isEmpty else { return nil }
-        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        guard let data = Data(base64Encoded: base64), let key = String(data: data, encoding: .utf8), key.utf8.count <= 200,
-              key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_:/.".contains($0)) })
-        else { throw DataverketError(.malformedRequest, "cursor is not one this server issued") }
-        return key
     }
 }
 

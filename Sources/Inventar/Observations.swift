@@ -163,14 +163,14 @@ extension Inventory {
         }
         if let serial = observation.serial,
            let row = try await session.first("SELECT name FROM \(devices) WHERE serial = \(bind: serial) ORDER BY name") {
-            return try RowDecoder.string(row, "name")
+            return try Column.string(row, "name")
         }
         let macs = observation.allMACs
         if !macs.isEmpty {
             var query: SQLQueryString = "SELECT device FROM \(table(session, "interfaces")) WHERE mac IN "
             query.bindList(macs)
             query.appendInterpolation(unsafeRaw: " ORDER BY device")
-            if let row = try await session.first(query) { return try RowDecoder.string(row, "device") }
+            if let row = try await session.first(query) { return try Column.string(row, "device") }
         }
         return nil
     }
@@ -195,18 +195,18 @@ extension Inventory {
             }
             var devices: [String: Device] = [:]
             for row in try await session.all(scoped("SELECT * FROM \(devicesTable)", column: "name", order: "name")) {
-                let device = try RowDecoder.device(row)
+                let device = try Column.device(row)
                 devices[device.name] = device
             }
             var interfaces: [String: [String: Interface]] = [:]
             for row in try await session.all(scoped("SELECT * FROM \(Self.table(session, "interfaces"))", column: "device", order: "device, name")) {
-                let interface = try RowDecoder.interface(row)
+                let interface = try Column.interface(row)
                 interfaces[interface.device, default: [:]][interface.name] = interface
             }
             var links: [Endpoint: Endpoint] = [:]
             for row in try await session.all(scoped("SELECT * FROM \(Self.table(session, "link_ends"))", column: "device", order: "device, interface")) {
-                links[Endpoint(device: try RowDecoder.string(row, "device"), interface: try RowDecoder.string(row, "interface"))] =
-                    Endpoint(device: try RowDecoder.string(row, "far_device"), interface: try RowDecoder.string(row, "far_interface"))
+                links[Endpoint(device: try Column.string(row, "device"), interface: try Column.string(row, "interface"))] =
+                    Endpoint(device: try Column.string(row, "far_device"), interface: try Column.string(row, "far_interface"))
             }
 
             // Newest observation per (device, source), and per (identity, source) of the unmatched ones.
@@ -220,7 +220,7 @@ extension Inventory {
             latest.appendInterpolation(scope)
             latest.appendInterpolation(unsafeRaw: ") ORDER BY o.device, o.source")
             for row in try await session.all(latest) {
-                observed[try RowDecoder.string(row, "device"), default: []].append(try JSONColumn.decode(Observation.self, try RowDecoder.string(row, "facts")))
+                observed[try Column.string(row, "device"), default: []].append(try JSONColumn.decode(Observation.self, try Column.string(row, "facts")))
             }
             var unmatched: [Observation] = []
             if filter.device == nil {
@@ -230,7 +230,7 @@ extension Inventory {
                         WHERE o2.device IS NULL AND o2.identity = o.identity AND o2.source = o.source)
                     ORDER BY o.identity, o.source
                     """) {
-                    unmatched.append(try JSONColumn.decode(Observation.self, try RowDecoder.string(row, "facts")))
+                    unmatched.append(try JSONColumn.decode(Observation.self, try Column.string(row, "facts")))
                 }
             }
             // Hardware seen before it was declared: match it now by serial or MAC.
@@ -320,5 +320,26 @@ enum Drift {
                                    observed: observation.serial, source: observation.source, observedAt: observation.observedAt))
         }
         return items
+    }
+}
+
+extension Inventory: HardwareObserver {
+    /// An observation from a service that read hardware (Maskin), matched to the declared device by name, serial or MAC.
+    public func observe(_ observation: HardwareObservation, context: OperationContext) async throws {
+        var hardware: HardwareFacts?
+        if observation.cpu != nil || observation.memoryGiB != nil || observation.disks != nil {
+            hardware = HardwareFacts(
+                cpu: observation.cpu.map { CPU(model: $0.model, sockets: $0.sockets, cores: $0.cores) },
+                memoryGiB: observation.memoryGiB,
+                disks: (observation.disks ?? []).map { disk in
+                    Disk(name: disk.name, type: DiskType(rawValue: disk.kind.rawValue) ?? .hdd, sizeGB: disk.sizeGB)
+                })
+        }
+        let source: ObservationSource = switch observation.source {
+        case .boot: .boot
+        case .bmc: .bmc
+        }
+        _ = try await observe(Observation(source: source, device: observation.device, serial: observation.serial,
+                                          macs: observation.macs, hardware: hardware), context: context)
     }
 }

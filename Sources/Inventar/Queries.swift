@@ -53,9 +53,9 @@ extension Inventory {
 
     /// Devices matching `filter`, by name, a page at a time (keyset pagination in SQL), each with its
     /// interfaces (one query per page, not per device).
-    public func devices(_ filter: DeviceFilter = DeviceFilter(), limit: Int? = nil, cursor: String? = nil) async throws -> InventoryPage<DeviceRecord> {
-        let limit = try InventoryPage<DeviceRecord>.limit(limit)
-        let after = try Cursor.decode(cursor) ?? ""
+    public func devices(_ filter: DeviceFilter = DeviceFilter(), limit: Int? = nil, cursor: String? = nil) async throws -> Page<DeviceRecord> {
+        let limit = try Paging.limit(limit)
+        let after = try Paging.decode(cursor) ?? ""
         return try await database.read { session in
             var query: SQLQueryString = "SELECT d.* FROM \(Self.table(session, "devices")) d"
             if let tag = filter.tag {
@@ -75,14 +75,14 @@ extension Inventory {
             query.appendInterpolation(bind: limit + 1)
             let rows = try await session.all(query)
             let records = try await Self.records(session, rows: Array(rows.prefix(limit)))
-            return InventoryPage(items: records, nextCursor: rows.count > limit ? Cursor.encode(records.last!.device.name) : nil)
+            return Page(items: records, nextCursor: rows.count > limit ? Paging.encode(records.last!.device.name) : nil)
         }
     }
 
     /// Device rows → records, with the interfaces and link ends of all of them in two queries.
     static func records(_ session: Session, rows: [any SQLRow]) async throws -> [DeviceRecord] {
         guard !rows.isEmpty else { return [] }
-        let names = try rows.map { try RowDecoder.string($0, "name") }
+        let names = try rows.map { try Column.string($0, "name") }
         var interfaces: [String: [InterfaceRecord]] = [:]
         var query: SQLQueryString = "SELECT * FROM \(table(session, "interfaces")) WHERE device IN "
         query.bindList(names)
@@ -91,18 +91,18 @@ extension Inventory {
         var endQuery: SQLQueryString = "SELECT * FROM \(table(session, "link_ends")) WHERE device IN "
         endQuery.bindList(names)
         for row in try await session.all(endQuery) {
-            ends[Endpoint(device: try RowDecoder.string(row, "device"), interface: try RowDecoder.string(row, "interface"))] =
-                Endpoint(device: try RowDecoder.string(row, "far_device"), interface: try RowDecoder.string(row, "far_interface"))
+            ends[Endpoint(device: try Column.string(row, "device"), interface: try Column.string(row, "interface"))] =
+                Endpoint(device: try Column.string(row, "far_device"), interface: try Column.string(row, "far_interface"))
         }
         for row in try await session.all(query) {
-            let interface = try RowDecoder.interface(row)
+            let interface = try Column.interface(row)
             interfaces[interface.device, default: []].append(InterfaceRecord(interface: interface, linkedTo: ends[interface.endpoint]))
         }
         return try rows.map { row in
-            let device = try RowDecoder.device(row)
+            let device = try Column.device(row)
             return DeviceRecord(
-                id: try RowDecoder.string(row, "id"), device: device, interfaces: interfaces[device.name] ?? [],
-                allocatedTo: try RowDecoder.optional(row, "allocated_to"), managedBy: try RowDecoder.enumValue(row, "managed_by"),
+                id: try Column.string(row, "id"), device: device, interfaces: interfaces[device.name] ?? [],
+                allocatedTo: try Column.optional(row, "allocated_to"), managedBy: try Column.enumValue(row, "managed_by"),
                 version: try row.decode(column: "version", as: Int64.self))
         }
     }
@@ -141,7 +141,7 @@ extension Inventory {
                 row = try await session.first("SELECT * FROM \(t) WHERE name = \(bind: name.lowercased())")
             }
             guard let row else { throw DataverketError.notFound(kind.rawValue, name) }
-            return try RowDecoder.stored(kind, row)
+            return try Column.stored(kind, row)
         }
     }
 
@@ -151,7 +151,7 @@ extension Inventory {
         try await database.read { session in
             var names = datacenters?.map { $0.lowercased() }
             if names == nil {
-                names = try await session.all("SELECT name FROM \(Self.table(session, "datacenters"))").map { try RowDecoder.string($0, "name") }
+                names = try await session.all("SELECT name FROM \(Self.table(session, "datacenters"))").map { try Column.string($0, "name") }
             }
             let state = try await Self.loadState(session, datacenters: names ?? [])
             return SiteModel(objects: state.values.map(\.object)).sorted()
@@ -166,24 +166,24 @@ extension Inventory {
             guard let rackRow = try await session.first("SELECT * FROM \(Self.table(session, "racks")) WHERE name = \(bind: name.lowercased())") else {
                 throw DataverketError.notFound("rack", name)
             }
-            guard case .rack(let rack) = try RowDecoder.stored(.rack, rackRow).object else { throw DataverketError(.internal, "not a rack") }
+            guard case .rack(let rack) = try Column.stored(.rack, rackRow).object else { throw DataverketError(.internal, "not a rack") }
             let rows = try await session.all("""
                 SELECT name, kind, role, position, height FROM \(Self.table(session, "devices")) WHERE rack = \(bind: rack.name) ORDER BY position, name
                 """)
             var units = (1...rack.units).reversed().map { RackElevation.Unit(unit: $0, device: nil, kind: nil, role: nil, isBase: false, height: 0) }
             var zeroU: [String] = []
             for row in rows {
-                let device = try RowDecoder.string(row, "name")
-                guard let position = try RowDecoder.optionalInt(row, "position") else {
+                let device = try Column.string(row, "name")
+                guard let position = try Column.optionalInt(row, "position") else {
                     zeroU.append(device)
                     continue
                 }
-                let height = try RowDecoder.int(row, "height")
+                let height = try Column.int(row, "height")
                 for unit in position..<(position + height) where (1...rack.units).contains(unit) {
                     let index = rack.units - unit
                     units[index] = RackElevation.Unit(
-                        unit: unit, device: device, kind: try RowDecoder.enumValue(row, "kind"),
-                        role: try RowDecoder.optional(row, "role").flatMap(DeviceRole.init(rawValue:)), isBase: unit == position, height: height)
+                        unit: unit, device: device, kind: try Column.enumValue(row, "kind"),
+                        role: try Column.optional(row, "role").flatMap(DeviceRole.init(rawValue:)), isBase: unit == position, height: height)
                 }
             }
             return RackElevation(rack: rack, units: units, zeroU: zeroU)
@@ -202,7 +202,7 @@ extension Inventory {
                 JOIN \(Self.table(session, "links")) l ON l.id = e.link_id
                 WHERE e.device = \(bind: start.device) AND e.interface = \(bind: start.interface)
                 """)
-            let far = try row.map { Endpoint(device: try RowDecoder.string($0, "far_device"), interface: try RowDecoder.string($0, "far_interface")) }
+            let far = try row.map { Endpoint(device: try Column.string($0, "far_device"), interface: try Column.string($0, "far_interface")) }
             let ends = [start] + (far.map { [$0] } ?? [])
             var query: SQLQueryString = """
                 SELECT i.*, d.kind AS device_kind, d.rack AS device_rack, d.position AS device_position
@@ -217,13 +217,13 @@ extension Inventory {
             }
             var found: [Endpoint: CableTrace.End] = [:]
             for row in try await session.all(query) {
-                let interface = try RowDecoder.interface(row)
+                let interface = try Column.interface(row)
                 found[interface.endpoint] = CableTrace.End(
-                    interface: interface, deviceKind: try RowDecoder.enumValue(row, "device_kind"),
-                    rack: try RowDecoder.optional(row, "device_rack"), position: try RowDecoder.optionalInt(row, "device_position"))
+                    interface: interface, deviceKind: try Column.enumValue(row, "device_kind"),
+                    rack: try Column.optional(row, "device_rack"), position: try Column.optionalInt(row, "device_position"))
             }
             guard let origin = found[start] else { throw DataverketError.notFound("interface", start.description) }
-            let link = try row.map { try RowDecoder.stored(.link, $0) }.flatMap { stored -> Link? in
+            let link = try row.map { try Column.stored(.link, $0) }.flatMap { stored -> Link? in
                 if case .link(let link) = stored.object { return link }
                 return nil
             }
@@ -259,7 +259,7 @@ extension Inventory {
                 let allocated = CapacitySummary.Resources(
                     servers: try int("servers_allocated"), cpuCores: try int("cpu_allocated"), memoryGiB: try int("mem_allocated"),
                     gpus: try int("gpu_allocated"), storageGB: try int("storage_allocated"))
-                return CapacitySummary(datacenter: try RowDecoder.string(row, "datacenter"), total: total, allocated: allocated)
+                return CapacitySummary(datacenter: try Column.string(row, "datacenter"), total: total, allocated: allocated)
             }
         }
     }

@@ -105,19 +105,8 @@ struct RowSpec {
     }
 }
 
-/// Decoding rows back into objects.
-enum RowDecoder {
-    static func string(_ row: any SQLRow, _ column: String) throws -> String { try row.decode(column: column, as: String.self) }
-    static func optional(_ row: any SQLRow, _ column: String) throws -> String? { try row.decode(column: column, as: String?.self) }
-    static func int(_ row: any SQLRow, _ column: String) throws -> Int { Int(try row.decode(column: column, as: Int64.self)) }
-    static func optionalInt(_ row: any SQLRow, _ column: String) throws -> Int? { try row.decode(column: column, as: Int64?.self).map { Int($0) } }
-
-    static func enumValue<E: RawRepresentable>(_ row: any SQLRow, _ column: String) throws -> E where E.RawValue == String {
-        let text = try string(row, column)
-        guard let value = E(rawValue: text) else { throw DataverketError(.internal, "stored \(column) '\(text)' is not known") }
-        return value
-    }
-
+/// Decoding rows back into inventory objects (the primitives are the store's).
+extension Column {
     static func stored(_ kind: ObjectKind, _ row: any SQLRow) throws -> StoredObject {
         let object: InventoryObject
         switch kind {

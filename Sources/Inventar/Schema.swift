@@ -1,6 +1,6 @@
 import DataverketStore
 
-/// The `inventory` context's tables (version 1, the empty schema boundary, is Sentral's).
+/// The `inventory` context's tables (version 1 is the empty schema boundary, kept for stores that ran it).
 ///
 /// Objects refer to each other by name (names are immutable: a rename is a delete and a create), so a row
 /// carries the names of its datacenter, failure domain and rack, and every filter is one indexed column.
@@ -9,6 +9,11 @@ public enum InventorySchema {
     static let common = "managed_by TEXT NOT NULL, version BIGINT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL"
 
     public static let migrations: [Migration] = [
+        Migration(
+            context: "inventory", version: 1, name: "schema boundary",
+            postgresOnly: ["CREATE SCHEMA IF NOT EXISTS inventory"],
+            statements: []
+        ),
         Migration(
             context: "inventory", version: 2, name: "datacenters, racks, devices, interfaces, links, approvals, observations",
             postgresOnly: ["CREATE SCHEMA IF NOT EXISTS inventory"],

@@ -1,39 +1,39 @@
 import DataverketCore
 import Foundation
-import Inventar
 
-/// What Maskin tells the inventory: a machine that network-booted with an unknown MAC (an observation from `boot`),
-/// and the facts an inspection read from a BMC (an observation from `bmc`, matched to the declared device by name,
-/// serial or MAC), so `dv inventory drift` compares them with the declaration.
+/// What Maskin tells the inventory, through the narrow ``HardwareObserver`` contract (the composition root hands
+/// it the inventory): a machine that network-booted with an unknown MAC (an observation from `boot`), and the
+/// facts an inspection read from a BMC (an observation from `bmc`, matched to the declared device by name, serial
+/// or MAC), so `dv inventory drift` compares them with the declaration.
 public struct InventoryBridge: Sendable {
-    public let inventory: Inventory
+    public let observer: any HardwareObserver
 
-    public init(inventory: Inventory) {
-        self.inventory = inventory
+    public init(observer: any HardwareObserver) {
+        self.observer = observer
     }
 
     func discovered(mac: String, serial: String?, context: OperationContext) async throws {
-        _ = try await inventory.observe(Observation(source: .boot, serial: serial.flatMap { $0.isEmpty ? nil : $0 }, macs: [mac]),
-                                        context: context)
+        try await observer.observe(HardwareObservation(source: .boot, serial: serial.flatMap { $0.isEmpty ? nil : $0 }, macs: [mac]),
+                                   context: context)
     }
 
     func inspected(_ machine: MachineRecord, facts: SystemFacts, context: OperationContext) async throws {
         let macs = Set([machine.mac] + facts.macAddresses.compactMap(MachineIdentity.normalizeMAC))
-        _ = try await inventory.observe(
-            Observation(source: .bmc, device: machine.device, serial: facts.serial ?? machine.serial, macs: macs.sorted(),
-                        hardware: Self.hardware(facts)),
-            context: context)
+        try await observer.observe(Self.observation(facts, device: machine.device, serial: facts.serial ?? machine.serial,
+                                                    macs: macs.sorted()),
+                                   context: context)
     }
 
-    static func hardware(_ facts: SystemFacts) -> HardwareFacts {
+    static func observation(_ facts: SystemFacts, device: String?, serial: String?, macs: [String]) -> HardwareObservation {
         let cpu = facts.cpu.map { cpu in
-            Inventar.CPU(model: cpu.model ?? "unknown", sockets: cpu.sockets ?? 1, cores: cpu.cores ?? 0)
+            HardwareObservation.CPU(model: cpu.model ?? "unknown", sockets: cpu.sockets ?? 1, cores: cpu.cores ?? 0)
         }
         let disks = facts.disks.map { disk in
-            let type: DiskType = (disk.interface ?? "").uppercased() == "NVME" ? .nvme
+            let kind: HardwareObservation.Disk.Kind = (disk.interface ?? "").uppercased() == "NVME" ? .nvme
                 : (disk.mediaType ?? "").uppercased() == "SSD" ? .ssd : .hdd
-            return Inventar.Disk(name: disk.name, type: type, sizeGB: Int((disk.sizeBytes ?? 0) / 1_000_000_000))
+            return HardwareObservation.Disk(name: disk.name, kind: kind, sizeGB: Int((disk.sizeBytes ?? 0) / 1_000_000_000))
         }
-        return HardwareFacts(cpu: cpu, memoryGiB: facts.memoryGiB.map { Int($0.rounded()) }, disks: disks)
+        return HardwareObservation(source: .bmc, device: device, serial: serial, macs: macs, cpu: cpu,
+                                   memoryGiB: facts.memoryGiB.map { Int($0.rounded()) }, disks: disks)
     }
 }

@@ -3,7 +3,7 @@ import DataverketBus
 import DataverketCore
 import DataverketStore
 import Logging
-import Sentral
+import DataverketTasks
 import ServiceLifecycle
 
 /// Maskin: the bare-metal lifecycle (docs/adr/009-bare-metal-provisioning.md).
@@ -14,7 +14,7 @@ import ServiceLifecycle
 /// - `Machines`: the store (machines, boot tokens and events, discovered machines), every transition audited and
 ///   announced on `dv.maskin.evt.machine.<state>`.
 /// - `MachineWorkflows`: the step tasks (verify, inspect, deploy and wipe sagas, release, power).
-/// - `BootService` / `BootServer`: iPXE scripts by state, single-use machine configs, the installer callback, the
+/// - `BootService` (the server runs its listener, `BootServer`): iPXE scripts by state, single-use machine configs, the installer callback, the
 ///   image cache; `MachineConfigs`: Talos `v1alpha1` configs with sealed per-cluster secrets.
 /// - `MachineSweeper`: deadlines and power reconciliation.
 public enum Maskin {
@@ -43,42 +43,33 @@ public struct MaskinPlane: Sendable {
     /// A dnsmasq lease file to read machines' DHCP leases from (`DV_MASKIN_DHCP_LEASES`).
     public var dhcpLeases: String?
 
-    public init(sentral: ControlPlane, sealingKey: SymmetricKey, boot: BootConfiguration, connector: BMCConnector,
+    public init(engine: TaskEngine, observer: any HardwareObserver, sealingKey: SymmetricKey, boot: BootConfiguration, connector: BMCConnector,
                 settings: MaskinSettings = MaskinSettings(), lifecycle: MachineLifecycle = MachineLifecycle(),
                 dhcpLeases: String? = nil, logger: Logger) {
-        let machines = Machines(database: sentral.database, tasks: sentral.tasks, lifecycle: lifecycle, logger: logger)
+        let machines = Machines(database: engine.database, tasks: engine.tasks, lifecycle: lifecycle, logger: logger)
         self.machines = machines
         self.connector = connector
         self.settings = settings
-        let inventory = InventoryBridge(inventory: sentral.inventory)
+        let inventory = InventoryBridge(observer: observer)
         self.workflows = MachineWorkflows(machines: machines, connector: connector, settings: settings, inventory: inventory)
         self.boot = BootService(machines: machines, configuration: boot,
-                                configs: MachineConfigs(database: sentral.database, sealingKey: sealingKey), inventory: inventory,
+                                configs: MachineConfigs(database: engine.database, sealingKey: sealingKey), inventory: inventory,
                                 logger: logger)
         self.dhcpLeases = dhcpLeases
     }
 
-    public static let migrations = MaskinSchema.migrations
 
     /// The worker for Maskin's task kinds (commands `dv.maskin.cmd.>`).
-    public func worker(sentral: ControlPlane, bus: any Bus, logger: Logger, ackWait: Duration = .seconds(30),
+    public func worker(engine: TaskEngine, bus: any Bus, logger: Logger, ackWait: Duration = .seconds(30),
                        concurrency: Int = 16) -> TaskWorker {
-        let tasks = sentral.tasks
-        let health = sentral.health
-        return TaskWorker(service: Maskin.service, kinds: workflows.taskKinds, bus: bus, database: sentral.database, logger: logger,
-                          concurrency: concurrency, ackWait: ackWait, shouldRun: { try await tasks.shouldRun($0) },
-                          dependencyStatus: { await health.status(of: $0) })
+        engine.worker(service: Maskin.service, kinds: workflows.taskKinds, bus: bus, logger: logger, ackWait: ackWait,
+                      concurrency: concurrency)
     }
 
-    /// The sweeper, the worker (unless `worker` is false) and the boot listener (when `listener` is given).
-    public func services(sentral: ControlPlane, bus: any Bus, logger: Logger, worker: Bool = true, listener: BootListener?,
-                         onBootListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
+    /// The sweeper and the worker (unless `worker` is false); the server runs the boot service's listener.
+    public func services(engine: TaskEngine, bus: any Bus, logger: Logger, worker: Bool = true) -> [any Service] {
         var services: [any Service] = [MachineSweeper(machines: machines, connector: connector, settings: settings, logger: logger)]
-        if worker { services.append(self.worker(sentral: sentral, bus: bus, logger: logger)) }
-        if let listener {
-            services.append(try BootServer(host: listener.host, port: listener.port, boot: boot, logger: logger,
-                                           onListening: onBootListening))
-        }
+        if worker { services.append(self.worker(engine: engine, bus: bus, logger: logger)) }
         return services
     }
 }

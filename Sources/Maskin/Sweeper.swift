@@ -1,7 +1,7 @@
 import DataverketCore
 import Foundation
 import Logging
-import Sentral
+import DataverketTasks
 import ServiceLifecycle
 
 /// Keeps machines honest while nobody looks:

@@ -2,7 +2,7 @@ import DataverketCore
 import DataverketStore
 import Foundation
 import Logging
-import Sentral
+import DataverketTasks
 import SQLKit
 
 /// How long the deploy and wipe steps wait for the machine, and how often Maskin sweeps.

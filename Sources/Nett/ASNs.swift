@@ -1,4 +1,5 @@
 import DataverketCore
+import NettIntent
 import DataverketStore
 import SQLKit
 
@@ -26,7 +27,7 @@ extension IPAM {
                 SELECT name, first_asn, last_asn FROM \(table) WHERE first_asn <= \(bind: spec.last) AND last_asn >= \(bind: spec.first)
                 """) {
                 throw DataverketError.invalid("first", "ASN pool \(name) (\(spec.first)–\(spec.last)) overlaps pool '\(try Column.string(row, "name"))' "
-                                              + "(\(try Column.int(row, "first_asn"))–\(try Column.int(row, "last_asn")))")
+                                              + "(\(try Column.int64(row, "first_asn"))–\(try Column.int64(row, "last_asn")))")
             }
             try await session.run("""
                 INSERT INTO \(table) (id, name, first_asn, last_asn, description, version, created_at, updated_at)
@@ -38,14 +39,14 @@ extension IPAM {
         }
     }
 
-    public func asnPools(limit: Int? = nil, cursor: String? = nil) async throws -> IPAMPage<ASNPoolRecord> {
-        let limit = try PageCursor.limit(limit)
-        let after = try PageCursor.decode(cursor, count: 1)?[0] ?? ""
+    public func asnPools(limit: Int? = nil, cursor: String? = nil) async throws -> Page<ASNPoolRecord> {
+        let limit = try Paging.limit(limit)
+        let after = try Paging.decode(cursor, parts: 1)?[0] ?? ""
         return try await database.read { session in
             let rows = try await session.all("""
                 SELECT * FROM \(Self.table(session, "asn_pools")) WHERE name > \(bind: after) ORDER BY name LIMIT \(bind: limit + 1)
                 """)
-            return PageCursor.page(try rows.map(Self.asnPool), limit: limit) { [$0.name] }
+            return Paging.page(try rows.map(Self.asnPool), limit: limit) { [$0.name] }
         }
     }
 
@@ -59,7 +60,7 @@ extension IPAM {
             let pool = try await Self.findASNPool(session, ref)
             _ = try await PoolEngine.lock(session, id: pool.id, exclusive: true)
             if let row = try await session.first("SELECT asn FROM \(Self.table(session, "asns")) WHERE pool_id = \(bind: pool.id) LIMIT 1") {
-                throw DataverketError(.conflict, "ASN pool '\(pool.name)' still has ASN \(try Column.int(row, "asn")); release its ASNs first")
+                throw DataverketError(.conflict, "ASN pool '\(pool.name)' still has ASN \(try Column.int64(row, "asn")); release its ASNs first")
             }
             try await PoolEngine.drop(session, id: pool.id)
             try await session.run("DELETE FROM \(Self.table(session, "asn_pools")) WHERE id = \(bind: pool.id)")
@@ -76,9 +77,9 @@ extension IPAM {
     }
 
     static func asnPool(_ row: any SQLRow) throws -> ASNPoolRecord {
-        ASNPoolRecord(id: try Column.string(row, "id"), name: try Column.string(row, "name"), first: try Column.int(row, "first_asn"),
-                      last: try Column.int(row, "last_asn"), description: try Column.optional(row, "description"),
-                      version: try Column.int(row, "version"), createdAt: try Column.date(row))
+        ASNPoolRecord(id: try Column.string(row, "id"), name: try Column.string(row, "name"), first: try Column.int64(row, "first_asn"),
+                      last: try Column.int64(row, "last_asn"), description: try Column.optional(row, "description"),
+                      version: try Column.int64(row, "version"), createdAt: try Column.date(row))
     }
 
     // MARK: ASNs
@@ -132,18 +133,18 @@ extension IPAM {
             })
     }
 
-    public func asns(pool: String? = nil, limit: Int? = nil, cursor: String? = nil) async throws -> IPAMPage<ASNRecord> {
-        let limit = try PageCursor.limit(limit)
-        let after = try PageCursor.decode(cursor, count: 2)
+    public func asns(pool: String? = nil, limit: Int? = nil, cursor: String? = nil) async throws -> Page<ASNRecord> {
+        let limit = try Paging.limit(limit)
+        let after = try Paging.decode(cursor, parts: 2)
         return try await database.read { session in
             var query: SQLQueryString = "SELECT * FROM \(Self.table(session, "asns")) WHERE 1 = 1"
             if let pool { query.raw(" AND pool_name = "); query.value(pool.lowercased()) }
             if let after {
-                query.raw(" AND (pool_name, asn) > ("); query.value(after[0]); query.raw(", "); query.value(try PageCursor.int(after[1])); query.raw(")")
+                query.raw(" AND (pool_name, asn) > ("); query.value(after[0]); query.raw(", "); query.value(try Paging.int(after[1])); query.raw(")")
             }
             query.raw(" ORDER BY pool_name, asn LIMIT ")
             query.value(limit + 1)
-            return PageCursor.page(try await session.all(query).map(Self.asn), limit: limit) { [$0.pool, "\($0.asn)"] }
+            return Paging.page(try await session.all(query).map(Self.asn), limit: limit) { [$0.pool, "\($0.asn)"] }
         }
     }
 
@@ -195,7 +196,7 @@ extension IPAM {
 
     static func asn(_ row: any SQLRow) throws -> ASNRecord {
         ASNRecord(id: try Column.string(row, "id"), pool: try Column.string(row, "pool_name"), poolID: try Column.string(row, "pool_id"),
-                  asn: try Column.int(row, "asn"), tenant: try Column.optional(row, "tenant"), description: try Column.optional(row, "description"),
-                  idempotencyKey: try Column.optional(row, "idempotency_key"), version: try Column.int(row, "version"), createdAt: try Column.date(row))
+                  asn: try Column.int64(row, "asn"), tenant: try Column.optional(row, "tenant"), description: try Column.optional(row, "description"),
+                  idempotencyKey: try Column.optional(row, "idempotency_key"), version: try Column.int64(row, "version"), createdAt: try Column.date(row))
     }
 }

@@ -1,4 +1,5 @@
 import DataverketCore
+import NettIntent
 import DataverketStore
 import SQLKit
 
@@ -56,7 +57,7 @@ extension IPAM {
                     }
                     let record = try Self.address(row)
                     try await audit(session, record)
-                    if let frontier = try Column.optionalInt(row, "pool_frontier"), let slot = try Column.optionalInt(row, "taken_slot"),
+                    if let frontier = try Column.optionalInt64(row, "pool_frontier"), let slot = try Column.optionalInt64(row, "taken_slot"),
                        frontier - slot == chunkHalf {
                         return .allocatedRefillAhead(record, trigger: slot)
                     }
@@ -188,9 +189,9 @@ extension IPAM {
     }
 
     /// Addresses in address order (VRF, family, value).
-    public func addresses(_ filter: AddressFilter = AddressFilter(), limit: Int? = nil, cursor: String? = nil) async throws -> IPAMPage<IPAddressRecord> {
-        let limit = try PageCursor.limit(limit)
-        let after = try PageCursor.decode(cursor, count: 4)
+    public func addresses(_ filter: AddressFilter = AddressFilter(), limit: Int? = nil, cursor: String? = nil) async throws -> Page<IPAddressRecord> {
+        let limit = try Paging.limit(limit)
+        let after = try Paging.decode(cursor, parts: 4)
         let dnsName = try Rules.dnsName(filter.dnsName)
         return try await database.read { session in
             var query: SQLQueryString = "SELECT * FROM \(Self.table(session, "addresses")) WHERE 1 = 1"
@@ -203,12 +204,12 @@ extension IPAM {
             if let dnsName { query.raw(" AND dns_name = "); query.value(dnsName) }
             if let after {
                 query.raw(" AND (vrf, family, a_hi, a_lo) > (")
-                query.value(after[0]); query.raw(", "); query.value(try PageCursor.int(after[1])); query.raw(", ")
-                query.value(try PageCursor.int(after[2])); query.raw(", "); query.value(try PageCursor.int(after[3])); query.raw(")")
+                query.value(after[0]); query.raw(", "); query.value(try Paging.int(after[1])); query.raw(", ")
+                query.value(try Paging.int(after[2])); query.raw(", "); query.value(try Paging.int(after[3])); query.raw(")")
             }
             query.raw(" ORDER BY vrf, family, a_hi, a_lo LIMIT ")
             query.value(limit + 1)
-            return PageCursor.page(try await session.all(query).map(Self.address), limit: limit) { item in
+            return Paging.page(try await session.all(query).map(Self.address), limit: limit) { item in
                 let split = Split(item.address)
                 return [item.vrf, "\(item.address.family.rawValue)", "\(split.hi)", "\(split.lo)"]
             }
@@ -229,7 +230,7 @@ extension IPAM {
             guard let row = try await session.first("""
                 DELETE FROM \(Self.table(session, "addresses")) WHERE id = \(bind: record.id) RETURNING slot
                 """) else { throw DataverketError.notFound("address", ref) }
-            if let state, let slot = try Column.optionalInt(row, "slot"), try await !Self.inRange(session, prefix: record.prefixID, slot: slot) {
+            if let state, let slot = try Column.optionalInt64(row, "slot"), try await !Self.inRange(session, prefix: record.prefixID, slot: slot) {
                 let network = try await Self.findPrefix(session, record.prefixID, vrf: record.vrf).prefix
                 try await PoolEngine.giveBack(session, pool: record.prefixID, state: state, slots: [slot], network: network)
             }
@@ -302,11 +303,11 @@ extension IPAM {
 
     static func address(_ row: any SQLRow) throws -> IPAddressRecord {
         IPAddressRecord(id: try Column.string(row, "id"), vrf: try Column.string(row, "vrf"), address: try Column.address(row, "address"),
-                        length: Int(try Column.int(row, "length")), prefixID: try Column.string(row, "prefix_id"),
+                        length: Int(try Column.int64(row, "length")), prefixID: try Column.string(row, "prefix_id"),
                         status: try Column.enumValue(row, "status"), dnsName: try Column.optional(row, "dns_name"),
                         assignedTo: try Column.optional(row, "assigned_to"), tenant: try Column.optional(row, "tenant"),
                         description: try Column.optional(row, "description"), idempotencyKey: try Column.optional(row, "idempotency_key"),
-                        version: try Column.int(row, "version"), createdAt: try Column.date(row))
+                        version: try Column.int64(row, "version"), createdAt: try Column.date(row))
     }
 
     // MARK: IP ranges
@@ -361,20 +362,20 @@ extension IPAM {
         }
     }
 
-    public func ranges(vrf: String? = nil, limit: Int? = nil, cursor: String? = nil) async throws -> IPAMPage<IPRangeRecord> {
-        let limit = try PageCursor.limit(limit)
-        let after = try PageCursor.decode(cursor, count: 4)
+    public func ranges(vrf: String? = nil, limit: Int? = nil, cursor: String? = nil) async throws -> Page<IPRangeRecord> {
+        let limit = try Paging.limit(limit)
+        let after = try Paging.decode(cursor, parts: 4)
         return try await database.read { session in
             var query: SQLQueryString = "SELECT * FROM \(Self.table(session, "ip_ranges")) WHERE 1 = 1"
             if let vrf { query.raw(" AND vrf = "); query.value(vrf.lowercased()) }
             if let after {
                 query.raw(" AND (vrf, family, s_hi, s_lo) > (")
-                query.value(after[0]); query.raw(", "); query.value(try PageCursor.int(after[1])); query.raw(", ")
-                query.value(try PageCursor.int(after[2])); query.raw(", "); query.value(try PageCursor.int(after[3])); query.raw(")")
+                query.value(after[0]); query.raw(", "); query.value(try Paging.int(after[1])); query.raw(", ")
+                query.value(try Paging.int(after[2])); query.raw(", "); query.value(try Paging.int(after[3])); query.raw(")")
             }
             query.raw(" ORDER BY vrf, family, s_hi, s_lo LIMIT ")
             query.value(limit + 1)
-            return PageCursor.page(try await session.all(query).map(Self.range), limit: limit) { item in
+            return Paging.page(try await session.all(query).map(Self.range), limit: limit) { item in
                 let split = Split(item.start)
                 return [item.vrf, "\(item.start.family.rawValue)", "\(split.hi)", "\(split.lo)"]
             }
@@ -396,17 +397,17 @@ extension IPAM {
             guard let row = try await session.first("DELETE FROM \(table) WHERE id = \(bind: record.id) RETURNING first_slot, last_slot") else {
                 throw DataverketError.notFound("IP range", ref)
             }
-            if let state, let first = try Column.optionalInt(row, "first_slot"), let last = try Column.optionalInt(row, "last_slot"),
+            if let state, let first = try Column.optionalInt64(row, "first_slot"), let last = try Column.optionalInt64(row, "last_slot"),
                first < state.frontier {
                 let upper = min(last, state.frontier - 1, state.last), lower = max(first, state.first)
                 if lower <= upper {
                     let used = Set(try await session.all("""
                         SELECT slot FROM \(Self.table(session, "addresses")) WHERE prefix_id = \(bind: record.prefixID)
                         AND slot >= \(bind: lower) AND slot <= \(bind: upper)
-                        """).map { try Column.int($0, "slot") })
+                        """).map { try Column.int64($0, "slot") })
                     var others: [ClosedRange<Int64>] = []
                     for other in try await session.all("SELECT first_slot, last_slot FROM \(table) WHERE prefix_id = \(bind: record.prefixID)") {
-                        if let a = try Column.optionalInt(other, "first_slot"), let b = try Column.optionalInt(other, "last_slot") { others.append(a...b) }
+                        if let a = try Column.optionalInt64(other, "first_slot"), let b = try Column.optionalInt64(other, "last_slot") { others.append(a...b) }
                     }
                     let slots = (lower...upper).filter { slot in !used.contains(slot) && !others.contains { $0.contains(slot) } }
                     let network = try await Self.findPrefix(session, record.prefixID, vrf: record.vrf).prefix
@@ -433,6 +434,6 @@ extension IPAM {
         IPRangeRecord(id: try Column.string(row, "id"), vrf: try Column.string(row, "vrf"), prefixID: try Column.string(row, "prefix_id"),
                       start: try Column.address(row, "start_address"), end: try Column.address(row, "end_address"),
                       status: try Column.enumValue(row, "status"), description: try Column.optional(row, "description"),
-                      version: try Column.int(row, "version"), createdAt: try Column.date(row))
+                      version: try Column.int64(row, "version"), createdAt: try Column.date(row))
     }
 }

@@ -1,9 +1,10 @@
 import Foundation
 import DataverketBus
 import DataverketCore
+import NettIntent
 import DataverketStore
 import Logging
-import Sentral
+import DataverketTasks
 import ServiceLifecycle
 import SQLKit
 
@@ -183,8 +184,8 @@ public struct NettPlane: Sendable {
     public let devices: NetworkDevices?
     public let logger: Logger
 
-    public init(sentral: ControlPlane, devices: NetworkDevices?, logger: Logger) {
-        self.changesets = Changesets(database: sentral.database, tasks: sentral.tasks)
+    public init(engine: TaskEngine, devices: NetworkDevices?, logger: Logger) {
+        self.changesets = Changesets(database: engine.database, tasks: engine.tasks)
         self.devices = devices
         self.logger = logger
     }
@@ -338,19 +339,16 @@ public struct NettPlane: Sendable {
         return summary
     }
 
-    public func worker(sentral: ControlPlane, bus: any Bus, logger: Logger, ackWait: Duration = .seconds(30)) -> TaskWorker {
-        let tasks = sentral.tasks
-        let health = sentral.health
-        return TaskWorker(service: Changesets.service, kinds: taskKinds, bus: bus, database: sentral.database, logger: logger,
-                          concurrency: 1, ackWait: ackWait, shouldRun: { try await tasks.shouldRun($0) },
-                          dependencyStatus: { await health.status(of: $0) })
+    /// The worker for Nett's task kinds, one task at a time (a rollout owns the devices).
+    public func worker(engine: TaskEngine, bus: any Bus, logger: Logger, ackWait: Duration = .seconds(30)) -> TaskWorker {
+        engine.worker(service: Changesets.service, kinds: taskKinds, bus: bus, logger: logger, ackWait: ackWait, concurrency: 1)
     }
 
     /// The worker and the drift watcher.
-    public func services(sentral: ControlPlane, bus: any Bus, logger: Logger, worker: Bool = true,
+    public func services(engine: TaskEngine, bus: any Bus, logger: Logger, worker: Bool = true,
                          driftInterval: Duration = .seconds(60)) -> [any Service] {
         var services: [any Service] = [DriftWatcher(plane: self, interval: driftInterval, logger: logger)]
-        if worker { services.append(self.worker(sentral: sentral, bus: bus, logger: logger)) }
+        if worker { services.append(self.worker(engine: engine, bus: bus, logger: logger)) }
         return services
     }
 }

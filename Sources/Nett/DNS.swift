@@ -5,6 +5,7 @@ import Foundation
 #endif
 import AsyncHTTPClient
 import DataverketCore
+import NettIntent
 import Logging
 import NIOCore
 import NIOFoundationCompat

@@ -1,5 +1,6 @@
 import Foundation
 import DataverketCore
+import NettIntent
 
 // NAPALM's normalized getters: the same shapes whatever the platform, so `dvnet device show` and the API read a
 // switch and a router alike. A platform without a getter's notion (nftables has no MAC table) returns nothing.

@@ -1,4 +1,5 @@
 import DataverketCore
+import NettIntent
 import DataverketStore
 import Logging
 import SQLKit
@@ -27,11 +28,6 @@ public struct IPAM: Sendable {
         self.logger = logger
         self.auditor = auditor
         self.pools = PoolEngine(database: database, chunk: allocationChunk)
-    }
-
-    /// Applies the `nett` migrations (for tools and tests; the server migrates every context at start).
-    public func migrate() async throws {
-        try await Migrator(database: database, migrations: NettSchema.migrations).migrate()
     }
 
     func audit(_ session: Session, _ context: OperationContext, _ action: String, kind: String, id: String, name: String?,
@@ -74,14 +70,14 @@ public struct IPAM: Sendable {
         }
     }
 
-    public func vrfs(limit: Int? = nil, cursor: String? = nil) async throws -> IPAMPage<VRFRecord> {
-        let limit = try PageCursor.limit(limit)
-        let after = try PageCursor.decode(cursor, count: 1)?[0] ?? ""
+    public func vrfs(limit: Int? = nil, cursor: String? = nil) async throws -> Page<VRFRecord> {
+        let limit = try Paging.limit(limit)
+        let after = try Paging.decode(cursor, parts: 1)?[0] ?? ""
         return try await database.read { session in
             let rows = try await session.all("""
                 SELECT * FROM \(Self.table(session, "vrfs")) WHERE name > \(bind: after) ORDER BY name LIMIT \(bind: limit + 1)
                 """)
-            return PageCursor.page(try rows.map(Self.vrf), limit: limit) { [$0.name] }
+            return Paging.page(try rows.map(Self.vrf), limit: limit) { [$0.name] }
         }
     }
 
@@ -115,7 +111,7 @@ public struct IPAM: Sendable {
         VRFRecord(id: try Column.string(row, "id"), name: try Column.string(row, "name"), routeDistinguisher: try Column.optional(row, "rd"),
                   importTargets: Column.list(try Column.string(row, "import_targets")),
                   exportTargets: Column.list(try Column.string(row, "export_targets")), tenant: try Column.optional(row, "tenant"),
-                  description: try Column.optional(row, "description"), version: try Column.int(row, "version"), createdAt: try Column.date(row))
+                  description: try Column.optional(row, "description"), version: try Column.int64(row, "version"), createdAt: try Column.date(row))
     }
 
     // MARK: aggregates
@@ -148,19 +144,19 @@ public struct IPAM: Sendable {
         }
     }
 
-    public func aggregates(limit: Int? = nil, cursor: String? = nil) async throws -> IPAMPage<AggregateRecord> {
-        let limit = try PageCursor.limit(limit)
-        let after = try PageCursor.decode(cursor, count: 4)
+    public func aggregates(limit: Int? = nil, cursor: String? = nil) async throws -> Page<AggregateRecord> {
+        let limit = try Paging.limit(limit)
+        let after = try Paging.decode(cursor, parts: 4)
         return try await database.read { session in
             var query: SQLQueryString = "SELECT * FROM \(Self.table(session, "aggregates"))"
             if let after {
                 query.raw(" WHERE (family, s_hi, s_lo, length) > (")
-                query.value(try PageCursor.int(after[0])); query.raw(", "); query.value(try PageCursor.int(after[1])); query.raw(", ")
-                query.value(try PageCursor.int(after[2])); query.raw(", "); query.value(try PageCursor.int(after[3])); query.raw(")")
+                query.value(try Paging.int(after[0])); query.raw(", "); query.value(try Paging.int(after[1])); query.raw(", ")
+                query.value(try Paging.int(after[2])); query.raw(", "); query.value(try Paging.int(after[3])); query.raw(")")
             }
             query.raw(" ORDER BY family, s_hi, s_lo, length LIMIT ")
             query.value(limit + 1)
-            return PageCursor.page(try await session.all(query).map(Self.aggregate), limit: limit) { item in
+            return Paging.page(try await session.all(query).map(Self.aggregate), limit: limit) { item in
                 let split = Split(item.prefix.network)
                 return ["\(item.prefix.family.rawValue)", "\(split.hi)", "\(split.lo)", "\(item.prefix.length)"]
             }
@@ -190,7 +186,7 @@ public struct IPAM: Sendable {
 
     static func aggregate(_ row: any SQLRow) throws -> AggregateRecord {
         AggregateRecord(id: try Column.string(row, "id"), prefix: try Column.cidr(row), rir: try Column.optional(row, "rir"),
-                        description: try Column.optional(row, "description"), version: try Column.int(row, "version"), createdAt: try Column.date(row))
+                        description: try Column.optional(row, "description"), version: try Column.int64(row, "version"), createdAt: try Column.date(row))
     }
 
     /// `(s_hi, s_lo) <= end AND (e_hi, e_lo) >= start`: the stored block overlaps `cidr`.

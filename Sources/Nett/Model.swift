@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import DataverketCore
+import NettIntent
 import DataverketStore
 
 /// What a prefix is for.
@@ -312,14 +313,6 @@ public struct ASNRecord: Sendable, Hashable, Codable {
 }
 
 /// A page of a list, with the cursor for the next one.
-public struct IPAMPage<Item: Sendable>: Sendable {
-    public var items: [Item]
-    public var nextCursor: String?
-
-    public static var defaultLimit: Int { 100 }
-    public static var maxLimit: Int { 1000 }
-}
-
 /// Filters for `IPAM.prefixes`.
 public struct PrefixFilter: Sendable, Hashable {
     public var vrf: String?

@@ -1,4 +1,5 @@
 import DataverketCore
+import NettIntent
 import DataverketStore
 import Logging
 import SQLKit
@@ -69,7 +70,7 @@ struct PoolEngine: Sendable {
         var query: SQLQueryString = "SELECT first_slot, last_slot, frontier FROM \(session.table("nett", "pools")) WHERE id = \(bind: id)"
         if session.kind == .postgres { query.raw((exclusive ? " FOR UPDATE" : " FOR SHARE") + (skipLocked ? " SKIP LOCKED" : "")) }
         guard let row = try await session.first(query) else { return nil }
-        return PoolState(first: try Column.int(row, "first_slot"), last: try Column.int(row, "last_slot"), frontier: try Column.int(row, "frontier"))
+        return PoolState(first: try Column.int64(row, "first_slot"), last: try Column.int64(row, "last_slot"), frontier: try Column.int64(row, "frontier"))
     }
 
     /// A slot taken by hand: removes its free row if it was materialized. The caller holds the pool lock (shared).
@@ -132,7 +133,7 @@ struct PoolEngine: Sendable {
                 SELECT slot FROM \(table) WHERE pool = \(bind: pool) ORDER BY slot LIMIT 1\(unsafeRaw: lock))
             RETURNING slot
             """)
-        return try row.map { try Column.int($0, "slot") }
+        return try row.map { try Column.int64($0, "slot") }
     }
 
     static func inUse(_ session: Session, kind: PoolKind, pool: String, slot: Int64) async throws -> Bool {
@@ -184,7 +185,7 @@ struct PoolEngine: Sendable {
             for row in try await session.all("""
                 SELECT first_slot, last_slot FROM \(session.table("nett", "ip_ranges")) WHERE prefix_id = \(bind: pool)
                 """) {
-                if let first = try Column.optionalInt(row, "first_slot"), let last = try Column.optionalInt(row, "last_slot") {
+                if let first = try Column.optionalInt64(row, "first_slot"), let last = try Column.optionalInt64(row, "last_slot") {
                     excluded.append(first...last)
                 }
             }
@@ -196,7 +197,7 @@ struct PoolEngine: Sendable {
                 SELECT \(unsafeRaw: kind.slotColumn) AS slot FROM \(session.table("nett", kind.table))
                 WHERE \(unsafeRaw: kind.ownerColumn) = \(bind: pool)
                 AND \(unsafeRaw: kind.slotColumn) >= \(bind: state.frontier) AND \(unsafeRaw: kind.slotColumn) <= \(bind: end)
-                """).map { try Column.int($0, "slot") })
+                """).map { try Column.int64($0, "slot") })
             let free = (state.frontier...end).filter { slot in !used.contains(slot) && !excluded.contains { $0.contains(slot) } }
             try await Self.insertFree(session, pool: pool, slots: free, network: network)
             state.frontier = end + 1

@@ -1,4 +1,5 @@
 import DataverketCore
+import NettIntent
 import DataverketStore
 import SQLKit
 
@@ -82,9 +83,9 @@ extension IPAM {
         return existing
     }
 
-    public func prefixes(_ filter: PrefixFilter = PrefixFilter(), limit: Int? = nil, cursor: String? = nil) async throws -> IPAMPage<PrefixRecord> {
-        let limit = try PageCursor.limit(limit)
-        let after = try PageCursor.decode(cursor, count: 5)
+    public func prefixes(_ filter: PrefixFilter = PrefixFilter(), limit: Int? = nil, cursor: String? = nil) async throws -> Page<PrefixRecord> {
+        let limit = try Paging.limit(limit)
+        let after = try Paging.decode(cursor, parts: 5)
         let within = try filter.within.map { text throws(DataverketError) in try CIDR.parse(text, field: "within") }
         return try await database.read { session in
             var query: SQLQueryString = "SELECT * FROM \(Self.table(session, "prefixes")) WHERE 1 = 1"
@@ -101,13 +102,13 @@ extension IPAM {
             }
             if let after {
                 query.raw(" AND (vrf, family, s_hi, s_lo, length) > (")
-                query.value(after[0]); query.raw(", "); query.value(try PageCursor.int(after[1])); query.raw(", ")
-                query.value(try PageCursor.int(after[2])); query.raw(", "); query.value(try PageCursor.int(after[3])); query.raw(", ")
-                query.value(try PageCursor.int(after[4])); query.raw(")")
+                query.value(after[0]); query.raw(", "); query.value(try Paging.int(after[1])); query.raw(", ")
+                query.value(try Paging.int(after[2])); query.raw(", "); query.value(try Paging.int(after[3])); query.raw(", ")
+                query.value(try Paging.int(after[4])); query.raw(")")
             }
             query.raw(" ORDER BY vrf, family, s_hi, s_lo, length LIMIT ")
             query.value(limit + 1)
-            return PageCursor.page(try await session.all(query).map(Self.prefix), limit: limit) { item in
+            return Paging.page(try await session.all(query).map(Self.prefix), limit: limit) { item in
                 let split = Split(item.prefix.network)
                 return [item.vrf, "\(item.prefix.family.rawValue)", "\(split.hi)", "\(split.lo)", "\(item.prefix.length)"]
             }
@@ -264,9 +265,9 @@ extension IPAM {
     static func prefix(_ row: any SQLRow) throws -> PrefixRecord {
         PrefixRecord(id: try Column.string(row, "id"), vrf: try Column.string(row, "vrf"), prefix: try Column.cidr(row),
                      parentID: try Column.optional(row, "parent_id"), role: try Column.optional(row, "role").flatMap(PrefixRole.init(rawValue:)),
-                     status: try Column.enumValue(row, "status"), vlan: try Column.optional(row, "vlan_id"), isPool: try Column.int(row, "is_pool") != 0,
+                     status: try Column.enumValue(row, "status"), vlan: try Column.optional(row, "vlan_id"), isPool: try Column.int64(row, "is_pool") != 0,
                      tenant: try Column.optional(row, "tenant"), datacenter: try Column.optional(row, "datacenter"),
                      description: try Column.optional(row, "description"), idempotencyKey: try Column.optional(row, "idempotency_key"),
-                     version: try Column.int(row, "version"), createdAt: try Column.date(row))
+                     version: try Column.int64(row, "version"), createdAt: try Column.date(row))
     }
 }

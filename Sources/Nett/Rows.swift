@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import DataverketCore
+import NettIntent
 import DataverketStore
 import SQLKit
 
@@ -26,8 +27,6 @@ struct Split: Sendable, Hashable {
 }
 
 extension SQLQueryString {
-    mutating func raw(_ text: String) { appendInterpolation(unsafeRaw: text) }
-    mutating func value(_ value: some Encodable & Sendable) { appendInterpolation(bind: value) }
     /// `(?, ?)` of a split address.
     mutating func split(_ split: Split) {
         raw("(")
@@ -38,23 +37,12 @@ extension SQLQueryString {
     }
 }
 
-enum Column {
-    static func string(_ row: any SQLRow, _ column: String) throws -> String { try row.decode(column: column, as: String.self) }
-    static func optional(_ row: any SQLRow, _ column: String) throws -> String? { try row.decode(column: column, as: String?.self) }
-    static func int(_ row: any SQLRow, _ column: String) throws -> Int64 { try row.decode(column: column, as: Int64.self) }
-    static func optionalInt(_ row: any SQLRow, _ column: String) throws -> Int64? { try row.decode(column: column, as: Int64?.self) }
-    static func date(_ row: any SQLRow) throws -> Date { StoreTime.decode(try int(row, "created_at")) }
-
-    static func enumValue<T: RawRepresentable>(_ row: any SQLRow, _ column: String) throws -> T where T.RawValue == String {
-        let raw = try string(row, column)
-        guard let value = T(rawValue: raw) else { throw DataverketError(.internal, "unknown \(column) '\(raw)' in the store") }
-        return value
-    }
-
-    static func list(_ text: String) -> [String] { text.isEmpty ? [] : text.split(separator: ",").map(String.init) }
+/// Nett's column types, beside the store's (`DataverketStore.Column`).
+extension Column {
+    static func date(_ row: any SQLRow) throws -> Date { try time(row, "created_at") }
 
     static func family(_ row: any SQLRow) throws -> IPAddress.Family {
-        guard let family = IPAddress.Family(rawValue: Int(try int(row, "family"))) else { throw DataverketError(.internal, "bad family in the store") }
+        guard let family = IPAddress.Family(rawValue: try int(row, "family")) else { throw DataverketError(.internal, "bad family in the store") }
         return family
     }
 
@@ -66,44 +54,6 @@ enum Column {
     static func cidr(_ row: any SQLRow, _ column: String = "prefix") throws -> CIDR {
         guard let cidr = CIDR(try string(row, column)) else { throw DataverketError(.internal, "bad prefix in the store") }
         return cidr
-    }
-}
-
-/// Opaque keyset cursors: the sort key of a page's last item, base64url.
-enum PageCursor {
-    static func encode(_ parts: [String]) -> String {
-        Data(parts.joined(separator: "\u{1F}").utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    }
-
-    static func decode(_ cursor: String?, count: Int) throws(DataverketError) -> [String]? {
-        guard let cursor, !cursor.isEmpty else { return nil }
-        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        guard cursor.utf8.count <= 600, let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8) else {
-            throw DataverketError(.malformedRequest, "cursor is not one this server issued")
-        }
-        let parts = text.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == count else { throw DataverketError(.malformedRequest, "cursor is not one this server issued") }
-        return parts
-    }
-
-    static func limit(_ requested: Int?) throws(DataverketError) -> Int {
-        guard let requested else { return 100 }
-        guard (1...1000).contains(requested) else { throw .invalid("limit", "must be between 1 and 1000, got \(requested)") }
-        return requested
-    }
-
-    static func int(_ text: String) throws(DataverketError) -> Int64 {
-        guard let value = Int64(text) else { throw DataverketError(.malformedRequest, "cursor is not one this server issued") }
-        return value
-    }
-
-    /// The page of `rows` (fetched with `limit + 1`), the cursor made from the last shown item's key.
-    static func page<Item>(_ items: [Item], limit: Int, key: (Item) -> [String]) -> IPAMPage<Item> {
-        guard items.count > limit else { return IPAMPage(items: items, nextCursor: nil) }
-        let shown = Array(items.prefix(limit))
-        return IPAMPage(items: shown, nextCursor: encode(key(shown[shown.count - 1])))
     }
 }
 

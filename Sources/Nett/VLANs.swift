@@ -1,4 +1,5 @@
 import DataverketCore
+import NettIntent
 import DataverketStore
 import SQLKit
 
@@ -32,14 +33,14 @@ extension IPAM {
         }
     }
 
-    public func vlanGroups(limit: Int? = nil, cursor: String? = nil) async throws -> IPAMPage<VLANGroupRecord> {
-        let limit = try PageCursor.limit(limit)
-        let after = try PageCursor.decode(cursor, count: 1)?[0] ?? ""
+    public func vlanGroups(limit: Int? = nil, cursor: String? = nil) async throws -> Page<VLANGroupRecord> {
+        let limit = try Paging.limit(limit)
+        let after = try Paging.decode(cursor, parts: 1)?[0] ?? ""
         return try await database.read { session in
             let rows = try await session.all("""
                 SELECT * FROM \(Self.table(session, "vlan_groups")) WHERE name > \(bind: after) ORDER BY name LIMIT \(bind: limit + 1)
                 """)
-            return PageCursor.page(try rows.map(Self.vlanGroup), limit: limit) { [$0.name] }
+            return Paging.page(try rows.map(Self.vlanGroup), limit: limit) { [$0.name] }
         }
     }
 
@@ -53,7 +54,7 @@ extension IPAM {
             let group = try await Self.findVLANGroup(session, ref)
             _ = try await PoolEngine.lock(session, id: group.id, exclusive: true)
             if let row = try await session.first("SELECT vid FROM \(Self.table(session, "vlans")) WHERE group_id = \(bind: group.id) LIMIT 1") {
-                throw DataverketError(.conflict, "VLAN group '\(group.name)' still has VLAN \(try Column.int(row, "vid")); release its VLANs first")
+                throw DataverketError(.conflict, "VLAN group '\(group.name)' still has VLAN \(try Column.int64(row, "vid")); release its VLANs first")
             }
             try await PoolEngine.drop(session, id: group.id)
             try await session.run("DELETE FROM \(Self.table(session, "vlan_groups")) WHERE id = \(bind: group.id)")
@@ -71,8 +72,8 @@ extension IPAM {
 
     static func vlanGroup(_ row: any SQLRow) throws -> VLANGroupRecord {
         VLANGroupRecord(id: try Column.string(row, "id"), name: try Column.string(row, "name"), scope: try Column.optional(row, "scope"),
-                        minVID: Int(try Column.int(row, "min_vid")), maxVID: Int(try Column.int(row, "max_vid")),
-                        description: try Column.optional(row, "description"), version: try Column.int(row, "version"), createdAt: try Column.date(row))
+                        minVID: Int(try Column.int64(row, "min_vid")), maxVID: Int(try Column.int64(row, "max_vid")),
+                        description: try Column.optional(row, "description"), version: try Column.int64(row, "version"), createdAt: try Column.date(row))
     }
 
     // MARK: VLANs
@@ -129,18 +130,18 @@ extension IPAM {
             })
     }
 
-    public func vlans(group: String? = nil, limit: Int? = nil, cursor: String? = nil) async throws -> IPAMPage<VLANRecord> {
-        let limit = try PageCursor.limit(limit)
-        let after = try PageCursor.decode(cursor, count: 2)
+    public func vlans(group: String? = nil, limit: Int? = nil, cursor: String? = nil) async throws -> Page<VLANRecord> {
+        let limit = try Paging.limit(limit)
+        let after = try Paging.decode(cursor, parts: 2)
         return try await database.read { session in
             var query: SQLQueryString = "SELECT * FROM \(Self.table(session, "vlans")) WHERE 1 = 1"
             if let group { query.raw(" AND group_name = "); query.value(group.lowercased()) }
             if let after {
-                query.raw(" AND (group_name, vid) > ("); query.value(after[0]); query.raw(", "); query.value(try PageCursor.int(after[1])); query.raw(")")
+                query.raw(" AND (group_name, vid) > ("); query.value(after[0]); query.raw(", "); query.value(try Paging.int(after[1])); query.raw(")")
             }
             query.raw(" ORDER BY group_name, vid LIMIT ")
             query.value(limit + 1)
-            return PageCursor.page(try await session.all(query).map(Self.vlan), limit: limit) { [$0.group, "\($0.vid)"] }
+            return Paging.page(try await session.all(query).map(Self.vlan), limit: limit) { [$0.group, "\($0.vid)"] }
         }
     }
 
@@ -170,7 +171,7 @@ extension IPAM {
             throw DataverketError(.alreadyExists, "VLAN ID \(vid) is already used in group '\(group.name)' (by '\(try Column.string(row, "name"))')")
         }
         if let row = try await session.first("SELECT vid FROM \(table) WHERE group_id = \(bind: group.id) AND name = \(bind: name)") {
-            throw DataverketError(.alreadyExists, "a VLAN named '\(name)' already exists in group '\(group.name)' (ID \(try Column.int(row, "vid")))")
+            throw DataverketError(.alreadyExists, "a VLAN named '\(name)' already exists in group '\(group.name)' (ID \(try Column.int64(row, "vid")))")
         }
     }
 
@@ -210,8 +211,8 @@ extension IPAM {
 
     static func vlan(_ row: any SQLRow) throws -> VLANRecord {
         VLANRecord(id: try Column.string(row, "id"), group: try Column.string(row, "group_name"), groupID: try Column.string(row, "group_id"),
-                   vid: Int(try Column.int(row, "vid")), name: try Column.string(row, "name"), tenant: try Column.optional(row, "tenant"),
+                   vid: Int(try Column.int64(row, "vid")), name: try Column.string(row, "name"), tenant: try Column.optional(row, "tenant"),
                    status: try Column.enumValue(row, "status"), description: try Column.optional(row, "description"),
-                   idempotencyKey: try Column.optional(row, "idempotency_key"), version: try Column.int(row, "version"), createdAt: try Column.date(row))
+                   idempotencyKey: try Column.optional(row, "idempotency_key"), version: try Column.int64(row, "version"), createdAt: try Column.date(row))
     }
 }

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import DataverketCore
+import DataverketTasks
 
 /// The fields every Sentral resource has.
 public struct ResourceFields: Codable, Sendable, Hashable {
@@ -84,27 +85,3 @@ public struct ResourceChange: Sendable, Hashable {
 
 /// The version a change is conditioned on (from `If-Match`); `nil` means unconditional.
 public typealias ExpectedVersion = Int64?
-
-/// A page of a list, with the cursor for the next one.
-public struct Page<Item: Sendable>: Sendable {
-    public var items: [Item]
-    public var nextCursor: String?
-
-    public init(items: [Item], nextCursor: String?) {
-        self.items = items
-        self.nextCursor = nextCursor
-    }
-}
-
-/// A reference from a task or an audit record to the resource it concerns.
-public struct ResourceRef: Codable, Sendable, Hashable {
-    public var kind: String
-    public var id: String
-    public var name: String?
-
-    public init(kind: String, id: String, name: String?) {
-        self.kind = kind
-        self.id = id
-        self.name = name
-    }
-}

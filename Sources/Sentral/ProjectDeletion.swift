@@ -1,4 +1,5 @@
 import DataverketCore
+import DataverketTasks
 import DataverketStore
 
 extension Tenancy {
@@ -30,7 +31,7 @@ extension Tenancy {
                     DELETE FROM \(session.table("tenancy", "projects")) WHERE id = \(bind: current.fields.id) RETURNING id
                     """)
                 guard touched == 1 else { throw DataverketError(.conflict, "project '\(current.fields.name)' vanished during deletion") }
-                try await MutationRecord(
+                try await MutationRecord(service: "sentral",
                     action: "project.delete", resource: ResourceRef(kind: "project", id: current.fields.id, name: current.fields.name),
                     tenantID: current.tenantID, projectID: current.fields.id, beforeVersion: current.fields.version, afterVersion: nil
                 ).write(session, context: context, verb: "deleted", payload: current)

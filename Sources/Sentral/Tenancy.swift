@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import DataverketCore
+import DataverketTasks
 import DataverketStore
 import Logging
 import SQLKit
@@ -27,7 +28,7 @@ public struct Tenancy: Sendable {
                 let fields = ResourceFields.new(prefix: "ten", spec: spec)
                 try await insert(session, table: session.table("tenancy", "tenants"), fields: fields, extra: [:], kind: "tenant")
                 let tenant = Tenant(fields: fields)
-                try await MutationRecord(
+                try await MutationRecord(service: "sentral",
                     action: "tenant.create", resource: ResourceRef(kind: "tenant", id: fields.id, name: fields.name),
                     tenantID: fields.id, projectID: nil, beforeVersion: nil, afterVersion: fields.version
                 ).write(session, context: context, verb: "created", payload: tenant)
@@ -56,7 +57,7 @@ public struct Tenancy: Sendable {
 
     public func listTenants(limit: Int?, cursor: String?) async throws -> Page<Tenant> {
         let limit = try Paging.limit(limit)
-        let after = try Paging.decode(cursor) ?? ""
+        let after = try Paging.decodeID(cursor) ?? ""
         return try await database.read { session in
             let rows = try await session.all("""
                 SELECT \(unsafeRaw: ResourceFields.columns("t")) FROM \(session.table("tenancy", "tenants")) t
@@ -72,7 +73,7 @@ public struct Tenancy: Sendable {
             let current = try await findTenant(session, ref)
             let fields = try await update(session, table: session.table("tenancy", "tenants"), current: current.fields, change: change, expected: expected, kind: "tenant")
             let tenant = Tenant(fields: fields)
-            try await MutationRecord(
+            try await MutationRecord(service: "sentral",
                 action: "tenant.update", resource: ResourceRef(kind: "tenant", id: fields.id, name: fields.name),
                 tenantID: fields.id, projectID: nil, beforeVersion: current.fields.version, afterVersion: fields.version
             ).write(session, context: context, verb: "updated", payload: tenant)
@@ -92,7 +93,7 @@ public struct Tenancy: Sendable {
                 throw DataverketError(.conflict, "tenant '\(tenant.fields.name)' still has \(count) project(s): delete them first")
             }
             try await deleteRow(session, table: session.table("tenancy", "tenants"), fields: tenant.fields, kind: "tenant")
-            try await MutationRecord(
+            try await MutationRecord(service: "sentral",
                 action: "tenant.delete", resource: ResourceRef(kind: "tenant", id: tenant.fields.id, name: tenant.fields.name),
                 tenantID: tenant.fields.id, projectID: nil, beforeVersion: tenant.fields.version, afterVersion: nil
             ).write(session, context: context, verb: "deleted", payload: tenant)
@@ -110,7 +111,7 @@ public struct Tenancy: Sendable {
                 try await insert(session, table: session.table("tenancy", "projects"), fields: fields,
                                  extra: ["tenant_id": tenant.fields.id, "phase": "active"], kind: "project")
                 let project = Project(fields: fields, tenantID: tenant.fields.id, tenantName: tenant.fields.name, phase: "active")
-                try await MutationRecord(
+                try await MutationRecord(service: "sentral",
                     action: "project.create", resource: ResourceRef(kind: "project", id: fields.id, name: fields.name),
                     tenantID: tenant.fields.id, projectID: fields.id, beforeVersion: nil, afterVersion: fields.version
                 ).write(session, context: context, verb: "created", payload: project)
@@ -127,7 +128,7 @@ public struct Tenancy: Sendable {
 
     public func listProjects(tenant tenantRef: String, limit: Int?, cursor: String?) async throws -> Page<Project> {
         let limit = try Paging.limit(limit)
-        let after = try Paging.decode(cursor) ?? ""
+        let after = try Paging.decodeID(cursor) ?? ""
         return try await database.read { session in
             let tenant = try await findTenant(session, tenantRef)
             let rows = try await session.all("""
@@ -148,7 +149,7 @@ public struct Tenancy: Sendable {
             let current = try await findProject(session, tenant: try await findTenant(session, tenant), ref)
             var project = current
             project.fields = try await update(session, table: session.table("tenancy", "projects"), current: current.fields, change: change, expected: expected, kind: "project")
-            try await MutationRecord(
+            try await MutationRecord(service: "sentral",
                 action: "project.update", resource: ResourceRef(kind: "project", id: project.fields.id, name: project.fields.name),
                 tenantID: project.tenantID, projectID: project.fields.id, beforeVersion: current.fields.version, afterVersion: project.fields.version
             ).write(session, context: context, verb: "updated", payload: project)
@@ -180,7 +181,7 @@ public struct Tenancy: Sendable {
             deleting.fields.version = next
             var taskContext = context
             taskContext.taskID = task.id
-            try await MutationRecord(
+            try await MutationRecord(service: "sentral",
                 action: "project.delete.requested", resource: resource, tenantID: project.tenantID, projectID: project.fields.id,
                 beforeVersion: project.fields.version, afterVersion: next
             ).write(session, context: taskContext, verb: "deleting", payload: deleting)
@@ -203,7 +204,7 @@ public struct Tenancy: Sendable {
                                  extra: ["tenant_id": project.tenantID, "project_id": project.fields.id], kind: "environment")
                 let environment = Environment(fields: fields, tenantID: project.tenantID, tenantName: project.tenantName,
                                               projectID: project.fields.id, projectName: project.fields.name)
-                try await MutationRecord(
+                try await MutationRecord(service: "sentral",
                     action: "environment.create", resource: ResourceRef(kind: "environment", id: fields.id, name: fields.name),
                     tenantID: project.tenantID, projectID: project.fields.id, beforeVersion: nil, afterVersion: fields.version
                 ).write(session, context: context, verb: "created", payload: environment)
@@ -221,7 +222,7 @@ public struct Tenancy: Sendable {
 
     public func listEnvironments(tenant: String, project projectRef: String, limit: Int?, cursor: String?) async throws -> Page<Environment> {
         let limit = try Paging.limit(limit)
-        let after = try Paging.decode(cursor) ?? ""
+        let after = try Paging.decodeID(cursor) ?? ""
         return try await database.read { session in
             let project = try await findProject(session, tenant: try await findTenant(session, tenant), projectRef)
             let rows = try await session.all("""
@@ -243,7 +244,7 @@ public struct Tenancy: Sendable {
             let current = try await findEnvironment(session, project: project, ref)
             var environment = current
             environment.fields = try await update(session, table: session.table("tenancy", "environments"), current: current.fields, change: change, expected: expected, kind: "environment")
-            try await MutationRecord(
+            try await MutationRecord(service: "sentral",
                 action: "environment.update", resource: ResourceRef(kind: "environment", id: environment.fields.id, name: environment.fields.name),
                 tenantID: environment.tenantID, projectID: environment.projectID, beforeVersion: current.fields.version, afterVersion: environment.fields.version
             ).write(session, context: context, verb: "updated", payload: environment)
@@ -262,7 +263,7 @@ public struct Tenancy: Sendable {
 
     func removeEnvironment(_ session: Session, _ environment: Environment, context: OperationContext) async throws {
         try await deleteRow(session, table: session.table("tenancy", "environments"), fields: environment.fields, kind: "environment")
-        try await MutationRecord(
+        try await MutationRecord(service: "sentral",
             action: "environment.delete", resource: ResourceRef(kind: "environment", id: environment.fields.id, name: environment.fields.name),
             tenantID: environment.tenantID, projectID: environment.projectID, beforeVersion: environment.fields.version, afterVersion: nil
         ).write(session, context: context, verb: "deleted", payload: environment)

@@ -2,6 +2,7 @@ import DataverketBus
 import DataverketCore
 import Foundation
 import Testing
+import DataverketTestSupport
 
 /// The same behaviour from both implementations (DESIGN.md "Bus"). JetStream runs against `DV_TEST_NATS_URL`.
 @Suite("Bus conformance")

@@ -2,6 +2,7 @@
 import DataverketCore
 import Foundation
 import Testing
+import DataverketTestSupport
 
 @Suite("In-process bus")
 struct InProcessBusTests {

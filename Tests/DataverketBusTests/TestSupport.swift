@@ -3,6 +3,7 @@ import DataverketCore
 import Foundation
 import Logging
 import Testing
+import DataverketTestSupport
 
 /// The bus implementations the conformance suite runs against.
 enum BusKind: String, Sendable, CaseIterable, CustomTestStringConvertible {
@@ -91,34 +92,6 @@ func openBus(_ kind: BusKind, inProcess: InProcessBus.Configuration = InProcessB
         configuration.requestTimeout = .seconds(3)
         configuration.connectTimeout = .seconds(3)
         return try await JetStreamBus.connect(configuration, logger: BusTestEnv.logger)
-    }
-}
-
-/// Up to `count` elements of `sequence`, giving up after `timeout`.
-func collect(_ sequence: AsyncStream<BusMessage>, count: Int, timeout: Duration) async -> [BusMessage] {
-    await withTaskGroup(of: [BusMessage]?.self) { group in
-        group.addTask {
-            var out: [BusMessage] = []
-            for await element in sequence {
-                out.append(element)
-                if out.count >= count { break }
-            }
-            return out
-        }
-        group.addTask {
-            try? await Task.sleep(for: timeout)
-            return nil
-        }
-        var result: [BusMessage] = []
-        while let next = await group.next() {
-            if let next {
-                result = next
-                group.cancelAll()
-                break
-            }
-            group.cancelAll()
-        }
-        return result
     }
 }
 

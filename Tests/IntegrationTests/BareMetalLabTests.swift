@@ -2,6 +2,8 @@ import DataverketCore
 import Foundation
 import Maskin
 import Sentral
+import DataverketTasks
+import DataverketTestSupport
 import Testing
 
 /// The bare-metal lab (`scripts/lab`, docs/lab.md): qemu VMs (TCG) that really network-boot from Maskin's boot service
@@ -10,32 +12,7 @@ import Testing
 /// ipmi_sim IPMI), booting the Talos stand-in. Needs root; `scripts/test` runs it in its own pass.
 @Suite("Bare-metal lab (qemu VMs netbooting from Maskin)")
 struct BareMetalLabTests {
-    struct Lab: Decodable {
-        struct BMC: Decodable {
-            var kind: String
-            var address: String
-            var port: Int?
-            var systemId: String?
-            var username: String
-            var password: String
-        }
-        struct VM: Decodable {
-            var name: String
-            var mac: String
-            var uuid: String
-            var serial: String
-            var consoleLog: String
-            var broken: Bool
-            var bmc: BMC
-        }
-        var namespace: String
-        var hostAddress: String
-        var subnet: String
-        var bootPort: Int
-        var assetsDir: String
-        var dnsmasqLeases: String
-        var vms: [VM]
-    }
+    typealias Lab = LabDescription
 
     static var script: String { ProcessInfo.processInfo.environment["DV_TEST_LAB_SCRIPT"] ?? "scripts/lab" }
 
@@ -72,8 +49,7 @@ struct BareMetalLabTests {
         let up = try await Self.lab(["up", "--state", state, "--vms", "4", "--broken", "4"], timeout: .seconds(600))
         try #require(up.code == 0, "scripts/lab up failed:\n\(up.output)")
         do {
-            let data = try Data(contentsOf: URL(fileURLWithPath: state + "/lab.json"))
-            let lab = try JSONDecoder().decode(Lab.self, from: data)
+            let lab = try LabDescription.load(state: state)
             try await run(lab, state: state)
         } catch {
             try await Self.lab(["down", "--state", state])

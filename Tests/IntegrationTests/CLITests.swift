@@ -5,10 +5,12 @@ import DataverketBus
 import DataverketServer
 import Identitet
 import Sentral
+import DataverketTasks
 import Foundation
 import Synchronization
 import Testing
 import Yams
+import DataverketTestSupport
 
 /// Captures what a `dv` invocation printed.
 final class Captured: Sendable {
@@ -159,7 +161,6 @@ struct CLITests {
         try await withDatabase(.sqlite) { database in
             let sentral = ControlPlane(database: database, bus: bus)
             let identity = Identitet(database: database, issuer: testIssuer, masterKey: .random())
-            _ = try await identity.migrate()
             let credential = try #require(try await identity.prepareBootstrap())
             try SecretFile.write(credential + "\n", to: scratch + "/bootstrap-token")
             try await DataverketServer.withRunning(sentral: sentral, identity: identity,

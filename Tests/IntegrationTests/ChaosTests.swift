@@ -3,7 +3,10 @@ import DataverketCore
 import DataverketStore
 import Foundation
 @testable import Sentral
+@testable import DataverketTasks
+import DataverketServer
 import Testing
+import DataverketTestSupport
 
 /// A `dataverket worker` child process that the test kills with SIGKILL and starts again.
 actor WorkerProcess {

@@ -9,8 +9,10 @@ import JWTKit
 import NIOCore
 import NIOHTTP1
 import Sentral
+import DataverketTasks
 import Synchronization
 import Testing
+import DataverketTestSupport
 
 /// The upstream single sign-on provider of the tests: oidc-provider-mock (PyPI), started by scripts/test.
 var oidcMockURL: String {
@@ -99,7 +101,7 @@ func withSSOServer(pollInterval: Duration = .seconds(1), deviceCodeLifetime: Dur
         configuration.upstreamIdentity = upstream
         let identity = Identitet(database: database, issuer: issuer, masterKey: .random(), upstream: upstream,
                                  deviceCodeLifetime: deviceCodeLifetime, devicePollInterval: pollInterval)
-        _ = try await identity.migrate()
+        _ = try await ControlPlane(database: database).migrate()
         try await identity.prepare()
         try await identity.bind("user:test-admin", .platformAdmin, by: "test")
         let token = try await identity.issueSession(for: "user:test-admin").accessToken

@@ -7,8 +7,10 @@ import Foundation
 @testable import Identitet
 import JWTKit
 import Sentral
+import DataverketTasks
 import SQLKit
 import Testing
+import DataverketTestSupport
 
 @Suite("Identitet")
 struct IdentityTests {
@@ -16,7 +18,6 @@ struct IdentityTests {
     func bootstrap(_ backend: Backend) async throws {
         try await withDatabase(backend) { database in
             let identity = Identitet(database: database, issuer: testIssuer, masterKey: .random())
-            _ = try await identity.migrate()
             let credential = try #require(try await identity.prepareBootstrap())
             #expect(try await identity.prepareBootstrap() == nil, "one outstanding credential at a time")
             await #expect(throws: DataverketError.self) { try await identity.exchangeBootstrap(credential + "x") }
@@ -38,11 +39,44 @@ struct IdentityTests {
         }
     }
 
+    @Test("identity changes and logins are audited in the change's own transaction: no audit, no change", arguments: Backend.allCases)
+    func auditIsAtomic(_ backend: Backend) async throws {
+        try await withDatabase(backend) { database in
+            let identity = Identitet(database: database, issuer: testIssuer, masterKey: .random())
+            try await identity.prepare()
+            let context = OperationContext(actor: "user:ops", correlationID: "corr-atomic")
+            let credential = try #require(try await identity.prepareBootstrap())
+            _ = try await identity.exchangeBootstrap(credential, audit: context)
+            let binding = try await identity.bind("user:kari", .viewer, by: "user:ops", audit: context)
+            _ = try await identity.createServiceAccount("ci", description: nil, by: "user:ops", audit: context)
+            let (_, key) = try await identity.createAPIKey(account: "ci", lifetime: .seconds(3600), by: "user:ops", audit: context)
+            try await identity.revokeAPIKey(key.id, audit: context)
+            try await identity.unbind(binding.id, audit: context)
+            let records = try await AuditLog(database: database).list(AuditFilter(), limit: 100, cursor: nil).items
+            #expect(records.map(\.action).sorted() == [
+                "api-key.create", "api-key.revoke", "identity.bootstrap", "role.bind", "role.unbind", "service-account.create",
+            ])
+            #expect(records.allSatisfy { $0.correlationID == "corr-atomic" })
+            #expect(records.first { $0.action == "identity.bootstrap" }?.actor == "user:admin", "a login is audited as who logged in")
+            #expect(records.first { $0.action == "role.bind" }?.resource.id == binding.id)
+
+            // With the audit log unwritable, the change is refused and leaves nothing behind.
+            try await database.transaction { try await $0.run("DROP TABLE \($0.table("audit", "records"))") }
+            await #expect(throws: (any Error).self) {
+                try await identity.bind("user:lars", .viewer, by: "user:ops", audit: context)
+            }
+            #expect(try await identity.bindings(of: "user:lars").isEmpty, "the binding rolled back with its audit record")
+            await #expect(throws: (any Error).self) {
+                try await identity.createServiceAccount("orphan", description: nil, by: "user:ops", audit: context)
+            }
+            #expect(!(try await identity.serviceAccounts().map(\.name).contains("orphan")))
+        }
+    }
+
     @Test("refresh tokens rotate on use; reusing a rotated one revokes the session; logout revokes it", arguments: Backend.allCases)
     func refreshRotation(_ backend: Backend) async throws {
         try await withDatabase(backend) { database in
             let identity = Identitet(database: database, issuer: testIssuer, masterKey: .random())
-            _ = try await identity.migrate()
             let first = try await identity.issueSession(for: "user:ola")
             let second = try await identity.refresh(first.refreshToken)
             #expect(second.refreshToken != first.refreshToken)
@@ -65,7 +99,6 @@ struct IdentityTests {
         try await withDatabase(backend) { database in
             let master = MasterKey.random()
             let identity = Identitet(database: database, issuer: testIssuer, masterKey: master)
-            _ = try await identity.migrate()
             try await identity.prepare()
             let before = try await identity.issueSession(for: "user:ola")
             let kid = try await identity.rotateKeys()

@@ -4,6 +4,7 @@ import DVCommands
 import Foundation
 import Identitet
 import Testing
+import DataverketTestSupport
 
 /// The example site, and edits of it written to a temporary file.
 enum SiteExample {

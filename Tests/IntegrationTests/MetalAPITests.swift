@@ -3,8 +3,10 @@ import DataverketStore
 import Foundation
 import Maskin
 import Sentral
+import DataverketTasks
 import SQLKit
 import Testing
+import DataverketTestSupport
 
 /// `/v1/machines` and `dvce machine`: enrollment, lifecycle actions and their refusals, audit and events, bad input.
 @Suite("Machines API (Maskin)")

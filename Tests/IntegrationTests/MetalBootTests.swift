@@ -5,10 +5,12 @@ import Foundation
 import Inventar
 import Maskin
 import Sentral
+import DataverketTasks
 import SQLKit
 import Testing
 import X509
 import Yams
+import DataverketTestSupport
 
 /// The boot service over HTTP: scripts by state, discovery, the single-use config, the callback, refusals, the image
 /// cache with ranges, rate limits — and that malformed queries record nothing.

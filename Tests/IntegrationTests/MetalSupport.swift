@@ -11,7 +11,9 @@ import Maskin
 import NIOCore
 import NIOHTTP1
 import Sentral
+import DataverketTasks
 import Testing
+import DataverketTestSupport
 
 /// The BMC emulators `scripts/lib/bmc.sh` starts (loopback defaults match it); sushy-tools' fake systems 5–8 are the
 /// workflow tests' (1–4 belong to the driver tests, which run at the same time).
@@ -111,7 +113,6 @@ func withMetalServer(_ backend: Backend, bootHost: String = "127.0.0.1", bootPor
     do {
         try await withDatabase(backend) { database in
             let sentral = ControlPlane(database: database, bus: bus)
-            _ = try await Migrator(database: database, migrations: MaskinPlane.migrations).migrate()
             let maskin = MaskinPlane(
                 sentral: sentral, sealingKey: SymmetricKey(size: .bits256),
                 boot: BootConfiguration(publicURL: bootURL, assetsDirectory: assets, tokenLifetime: tokenLifetime),

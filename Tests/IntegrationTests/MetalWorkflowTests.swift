@@ -4,8 +4,10 @@ import Foundation
 import Inventar
 import Maskin
 import Sentral
+import DataverketTasks
 import SQLKit
 import Testing
+import DataverketTestSupport
 
 /// The machine workflows against sushy-tools (Redfish, fake systems 5–8): the whole lifecycle with the test playing
 /// the machine's side of the boot protocol, a machine that never network-boots (undo, visible failure, quarantine),

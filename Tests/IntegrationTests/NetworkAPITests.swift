@@ -2,8 +2,11 @@ import DataverketCore
 import DVCommands
 import Foundation
 import Nett
+import NettIntent
 import Sentral
+import DataverketTasks
 import Testing
+import DataverketTestSupport
 
 /// `/v1/network` and `dvnet`: the IPAM slice (prefix → child prefix → addresses with DNS names → release) and intent
 /// plans, with bad input on every endpoint.
@@ -22,7 +25,6 @@ struct NetworkAPITests {
     @Test("prefix → allocated child → addresses with DNS names → release → reallocation; idempotent retries", arguments: Backend.allCases)
     func slice(_ backend: Backend) async throws {
         try await withServer(backend) { server in
-            try await IPAM(database: server.database, logger: quietLogger).migrate()
             let container = try await server.raw(.POST, "/v1/network/prefixes", body: #"{"prefix": "10.40.0.0/16", "status": "container", "role": "tenant"}"#)
             #expect(container.status == 201, "\(container.body)")
             let child = try await server.raw(.POST, "/v1/network/prefixes/allocate", body: #"{"parent": "10.40.0.0/16", "length": 24}"#)
@@ -112,7 +114,6 @@ struct NetworkAPITests {
     @Test("bad input: malformed, oversized, overlapping, exhausted, unauthenticated, a viewer writing")
     func badInput() async throws {
         try await withServer(.sqlite) { server in
-            try await IPAM(database: server.database, logger: quietLogger).migrate()
             #expect(try await server.raw(.POST, "/v1/network/prefixes", body: "{nope").status == 400)
             #expect(try await server.raw(.POST, "/v1/network/prefixes", body: #"{"prefix": "\#(String(repeating: "1", count: 2 << 20))"}"#).status == 413)
             #expect(try await server.raw(.POST, "/v1/network/prefixes", body: #"{"prefix": "10.1.2.3/24"}"#).status == 422)

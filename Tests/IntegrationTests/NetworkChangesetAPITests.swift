@@ -3,8 +3,12 @@ import DataverketCore
 import DVCommands
 import Foundation
 import Nett
+import NettIntent
 import Sentral
+import DataverketTasks
+import DataverketServer
 import Testing
+import DataverketTestSupport
 
 /// `/v1/network/changesets` and `/v1/network/drift` without a lab: bad input of every kind is refused before any device
 /// is touched, access is enforced, and a changeset whose devices cannot be reached fails visibly. The lab test
@@ -17,7 +21,6 @@ struct NetworkChangesetAPITests {
         let bus = InProcessBus(logger: quietLogger)
         try await bus.provision()
         try await withDatabase(backend) { database in
-            try await IPAM(database: database, logger: quietLogger).migrate()
             let sentral = ControlPlane(database: database, bus: bus)
             let gone = "/nonexistent-\(ULID.make())"
             let catalog = DeviceCatalog(devices: [

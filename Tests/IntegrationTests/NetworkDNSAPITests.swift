@@ -4,8 +4,11 @@ import DataverketServer
 import DVCommands
 import Foundation
 import Nett
+import NettIntent
 import Sentral
+import DataverketTasks
 import Testing
+import DataverketTestSupport
 
 /// Nett's DNS records through the server: the sync service `serve` runs beside the API keeps a real PowerDNS
 /// (scripts/lib/pdns.sh, `DV_TEST_PDNS_*`) in step with addresses allocated over `/v1/network`, and
@@ -27,7 +30,6 @@ struct NetworkDNSAPITests {
         try await bus.provision()
         try await withDatabase(backend) { database in
             let ipam = IPAM(database: database, logger: quietLogger)
-            try await ipam.migrate()
             let service = dns.map { DNSSyncService(configuration: $0, ipam: ipam, httpClient: .shared, logger: quietLogger) }
             try await runServer(ControlPlane(database: database, bus: bus), bus: bus, dns: service) { server in
                 try await body(server, service)

@@ -2,8 +2,11 @@ import DataverketCore
 import DVCommands
 import Foundation
 import Nett
+import NettIntent
 import Sentral
+import DataverketTasks
 import Testing
+import DataverketTestSupport
 
 /// The rest of Nett's IPAM over `/v1/network` and `dvnet`: VRFs, prefix and address lookups, hand-recorded
 /// addresses, VLAN groups and VLANs, ASN pools and ASNs — the vertical slice on both engines, the CLI for the
@@ -15,7 +18,6 @@ struct NetworkIPAMAPITests {
     /// A live server whose database has Nett's schema too.
     static func withIPAMServer(_ backend: Backend, _ body: @Sendable @escaping (TestServer) async throws -> Void) async throws {
         try await withServer(backend) { server in
-            try await IPAM(database: server.database, logger: quietLogger).migrate()
             try await body(server)
         }
     }

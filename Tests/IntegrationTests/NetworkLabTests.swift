@@ -4,8 +4,12 @@ import DataverketProcess
 import DVCommands
 import Foundation
 import Nett
+import NettIntent
 import Sentral
+import DataverketTasks
+import DataverketServer
 import Testing
+import DataverketTestSupport
 
 /// The network lab (`scripts/lab fabric`, docs/lab.md): two Open vSwitch leaves with a trunk, an FRR + nftables border
 /// router with eBGP to an upstream FRR, and hosts on access ports, all in network namespaces. `dvnet apply` applies
@@ -29,7 +33,6 @@ struct NetworkLabTests {
             let bus = InProcessBus(logger: quietLogger)
             try await bus.provision()
             try await withDatabase(.sqlite) { database in
-                try await IPAM(database: database, logger: quietLogger).migrate()
                 let sentral = ControlPlane(database: database, bus: bus)
                 let nett = NettPlane(sentral: sentral, devices: NetworkDevices(catalog: catalog), logger: quietLogger)
                 try await runServer(sentral, bus: bus, nett: nett) { server in

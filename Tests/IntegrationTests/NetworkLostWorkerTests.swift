@@ -3,8 +3,12 @@ import DataverketCore
 import DataverketProcess
 import Foundation
 @testable import Nett
+@testable import NettIntent
 @testable import Sentral
+@testable import DataverketTasks
+import DataverketServer
 import Testing
+import DataverketTestSupport
 
 /// A worker lost in the middle of a rollout takes its confirm timers with it. The changeset task stores each
 /// device's configuration before committing to it; when the task is given up (the next delivery finds no attempts
@@ -30,7 +34,6 @@ struct NetworkLostWorkerTests {
         let bus = InProcessBus(logger: quietLogger)
         try await bus.provision()
         try await withDatabase(.sqlite) { database in
-            try await IPAM(database: database, logger: quietLogger).migrate()
             let sentral = ControlPlane(database: database, bus: bus)
             let catalog = DeviceCatalog(devices: [DeviceTarget(name: "osl1-border1", driver: "nftables", namespace: namespace)], endpoints: [])
             let nett = NettPlane(sentral: sentral, devices: NetworkDevices(catalog: catalog), logger: quietLogger)

@@ -4,7 +4,10 @@ import DataverketCore
 import DataverketStore
 import Foundation
 import Sentral
+import DataverketTasks
+import DataverketServer
 import Testing
+import DataverketTestSupport
 
 /// The transactional outbox reaches the bus once per event, in order, across relay crashes.
 @Suite("Outbox relay")

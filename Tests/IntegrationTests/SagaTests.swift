@@ -3,8 +3,10 @@ import DataverketCore
 import DataverketStore
 import Foundation
 @testable import Sentral
+@testable import DataverketTasks
 import Synchronization
 import Testing
+import DataverketTestSupport
 
 /// Stands for the worker process dying: thrown from inside a step, nothing after it runs.
 struct SimulatedCrash: Error {}

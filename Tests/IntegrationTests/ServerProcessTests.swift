@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import Synchronization
 import Testing
+import DataverketTestSupport
 
 /// The real `dataverket` binary: the contract's log line, JSON logs with correlation IDs, graceful shutdown.
 @Suite("dataverket serve (process)")

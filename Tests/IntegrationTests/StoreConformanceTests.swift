@@ -1,8 +1,10 @@
 import DataverketCore
 import DataverketStore
 import Sentral
+import DataverketTasks
 import SQLKit
 import Testing
+import DataverketTestSupport
 
 /// The same store behaviour on both engines.
 @Suite("Store conformance")
@@ -72,9 +74,7 @@ struct StoreConformanceTests {
     func unreachablePing() async throws {
         let backend = try PostgresBackend(url: "postgres://nobody@127.0.0.1:1/none", logger: quietLogger)
         let database = Database(backend: backend, logger: quietLogger)
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await backend.run() }
-            defer { group.cancelAll() }
+        _ = await database.whileRunning {
             await #expect(throws: (any Error).self) { try await database.ping(timeout: .seconds(2)) }
         }
     }

@@ -10,62 +10,28 @@ import Identitet
 import Logging
 import Maskin
 import Nett
+import NettIntent
 import NIOCore
 import NIOHTTP1
 import PostgresNIO
 import Sentral
+import DataverketTasks
+import DataverketTestSupport
 import ServiceLifecycle
 import Testing
 
-/// The store engines every integration suite runs against.
-enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
-    case sqlite, postgres
-    var testDescription: String { rawValue }
-}
+/// The store engines every integration suite runs against (PostgreSQL is the one scripts/test starts; without
+/// `DV_TEST_POSTGRES_URL` its cases fail, they do not skip).
+typealias Backend = TestBackend
 
-let quietLogger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-
-/// The PostgreSQL the test scripts started (scripts/test); loopback default. Tests fail, not skip, when it
-/// is unreachable.
-var postgresAdminURL: String {
-    ProcessInfo.processInfo.environment["DV_TEST_POSTGRES_URL"] ?? "postgres://dataverket@127.0.0.1:55432/postgres"
-}
-
-/// Runs `body` with a fresh, migrated database of `backend`: a new SQLite file, or a new PostgreSQL database.
+/// Runs `body` with a fresh database of `backend`, migrated by the composition root unless `migrate` is false.
 func withDatabase<T: Sendable>(_ backend: Backend, migrate: Bool = true, _ body: @Sendable (Database) async throws -> T) async throws -> T {
-    switch backend {
-    case .sqlite:
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dvtest-\(ULID.make())").path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let database = try await StoreConfiguration(databaseURL: nil, dataDirectory: directory).open(logger: quietLogger)
-        let result: Result<T, any Error>
-        do {
-            if migrate { _ = try await ControlPlane(database: database).migrate() }
-            result = .success(try await body(database))
-        } catch {
-            result = .failure(error)
-        }
-        try await database.backend.close()
-        return try result.get()
-    case .postgres:
-        return try await withPostgres(migrate: migrate) { database, _ in try await body(database) }
-    }
+    try await withTemporaryDatabase(backend, label: "dvtest", migrations: migrate ? ControlPlane.migrations : [], body)
 }
 
 /// Runs `body` with a fresh PostgreSQL database and its URL (for other processes to open it too).
 func withPostgres<T: Sendable>(migrate: Bool = true, _ body: @Sendable (Database, String) async throws -> T) async throws -> T {
-    let name = "dvtest_\(ULID.make().lowercased())"
-    try await adminSQL("CREATE DATABASE \(name)")
-    let url = postgresAdminURL.replacingOccurrences(of: "/postgres", with: "/\(name)")
-    let database = try await StoreConfiguration(databaseURL: url, dataDirectory: "").open(logger: quietLogger)
-    let result = try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { await database.backend.run() }
-        defer { group.cancelAll() }
-        if migrate { _ = try await ControlPlane(database: database).migrate() }
-        return try await body(database, url)
-    }
-    try? await adminSQL("DROP DATABASE \(name) WITH (FORCE)")
-    return result
+    try await withTemporaryPostgres(label: "dvtest", migrations: migrate ? ControlPlane.migrations : [], body)
 }
 
 /// The bus implementations the engine suites run against.
@@ -178,52 +144,6 @@ actor LocalNATSServer {
     }
 }
 
-/// A loopback TCP port nobody listens on now.
-func freePort() throws -> Int {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { throw DataverketError(.unavailable, "socket() failed") }
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw -> Bool in
-            bind(descriptor, raw, length) == 0 && getsockname(descriptor, raw, &length) == 0
-        }
-    }
-    guard bound else { throw DataverketError(.unavailable, "no free loopback port") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
-func portAcceptsConnections(_ port: Int) -> Bool {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { return false }
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    return withUnsafePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-        }
-    }
-}
-
-/// Runs one statement on the admin database.
-func adminSQL(_ statement: String) async throws {
-    let client = PostgresClient(configuration: try PostgresBackend.configuration(url: postgresAdminURL), backgroundLogger: quietLogger)
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { await client.run() }
-        defer { group.cancelAll() }
-        try await client.withConnection { connection in
-            _ = try await connection.query(PostgresQuery(unsafeSQL: statement), logger: quietLogger)
-        }
-    }
-}
-
 /// A running server on a free loopback port, with a platform-admin session for the tests.
 struct TestServer: Sendable {
     let baseURL: String
@@ -293,7 +213,7 @@ func runServer(_ sentral: ControlPlane, worker: Bool = true, bus: any Bus, rateL
     configuration.datacenter = "osl1"
     configuration.issuerOverride = testIssuer
     let identity = Identitet(database: sentral.database, issuer: testIssuer, masterKey: .random())
-    _ = try await identity.migrate()
+    _ = try await sentral.migrate()
     try await identity.prepare()
     try await identity.bind("user:test-admin", .platformAdmin, by: "test")
     let token = try await identity.issueSession(for: "user:test-admin").accessToken

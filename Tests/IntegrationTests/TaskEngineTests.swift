@@ -5,9 +5,12 @@ import DataverketStore
 import Foundation
 import Logging
 import Sentral
+import DataverketTasks
+import DataverketServer
 import ServiceLifecycle
 import Synchronization
 import Testing
+import DataverketTestSupport
 
 /// Waits (polling every 50 ms, at most `attempts` times: 30 s by default, for loaded CI machines) until the task satisfies `done`.
 func waitForTask(_ tasks: Tasks, _ id: String, attempts: Int = 600, _ done: (TaskRecord) -> Bool) async throws -> TaskRecord {

@@ -5,7 +5,9 @@ import DataverketBus
 import Foundation
 import Identitet
 import Sentral
+import DataverketTasks
 import Testing
+import DataverketTestSupport
 
 @Suite("Tasks, audit and operations API")
 struct TasksAuditOpsTests {
@@ -185,9 +187,7 @@ struct TasksAuditOpsTests {
         let database = Database(backend: backend, logger: quietLogger)
         let bus = InProcessBus(logger: quietLogger)
         try await bus.provision()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await backend.run() }
-            defer { group.cancelAll() }
+        try await database.whileRunning {
             // The server starts (and says it is not ready) although the store is down.
             let identity = Identitet(database: database, issuer: testIssuer, masterKey: .random())
             try await DataverketServer.withRunning(sentral: ControlPlane(database: database), identity: identity,
@@ -200,7 +200,7 @@ struct TasksAuditOpsTests {
                 #expect(try server.problem(response)["type"] as? String == "https://dataverket.dev/problems/unavailable")
                 #expect(try await server.raw(.GET, "/healthz").status == 200)
             }
-        }
+        }.get()
     }
 }
 

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import DataverketClient
 import Foundation
 import Testing
+import DataverketTestSupport
 
 /// The public API over HTTP, on both engines.
 @Suite("Tenancy API")
@@ -59,7 +60,7 @@ struct TenancyAPITests {
             let bad = try await server.raw(.GET, "/v1/tenants?cursor=not-a-cursor")
             #expect(bad.status == 400)
             #expect(try server.problem(bad)["type"] as? String == "https://dataverket.dev/problems/malformed-request")
-            let tooMany = try await server.raw(.GET, "/v1/tenants?limit=501")
+            let tooMany = try await server.raw(.GET, "/v1/tenants?limit=1001")
             #expect(tooMany.status == 422)
             let notNumber = try await server.raw(.GET, "/v1/tenants?limit=abc")
             #expect(notNumber.status == 400)

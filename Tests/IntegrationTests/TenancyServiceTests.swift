@@ -1,7 +1,10 @@
 import DataverketCore
 import DataverketStore
 import Sentral
+import DataverketTasks
+import DataverketServer
 import Testing
+import DataverketTestSupport
 
 /// Sentral's tenancy and task services, below HTTP, on both engines.
 @Suite("Tenancy and tasks (service level)")

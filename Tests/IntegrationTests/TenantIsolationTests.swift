@@ -5,6 +5,7 @@ import Foundation
 import Identitet
 import NIOHTTP1
 import Testing
+import DataverketTestSupport
 
 @Suite("Tenant isolation")
 struct TenantIsolationTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Inventar
 import Testing
+import DataverketTestSupport
 
 @Suite("Scale")
 struct ScaleTests {

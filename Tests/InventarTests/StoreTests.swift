@@ -4,6 +4,7 @@ import Foundation
 import Inventar
 import SQLKit
 import Testing
+import DataverketTestSupport
 
 /// The example site with `replacements` applied to its text.
 func editedExample(_ replacements: [(String, String)]) throws -> [SiteSource] {

@@ -1,6 +1,7 @@
 import DataverketCore
 import Foundation
 import Logging
+import DataverketTestSupport
 import Testing
 @testable import Maskin
 
@@ -51,7 +52,7 @@ struct BMCEndpointTests {
 
     @Test("drivers refuse endpoints of the other protocol and bad pinned CAs")
     func driverChecks() throws {
-        let log = CapturedLog()
+        let log = LogCapture()
         let ipmi = try BMCEndpoint(protocol: .ipmi, address: "127.0.0.1:623")
         let redfish = try BMCEndpoint(protocol: .redfish, address: "127.0.0.1:8000", tls: .plaintextLoopbackOnly)
         let credentials = BMCCredentials(username: "u", password: "p")
@@ -75,7 +76,7 @@ struct BMCEndpointTests {
 
     @Test("insecure TLS must be asked for and is logged")
     func insecureIsLogged() throws {
-        let log = CapturedLog()
+        let log = LogCapture()
         let endpoint = try BMCEndpoint(protocol: .redfish, address: "bmc:443", tls: .insecure)
         _ = try RedfishDriver(endpoint: endpoint, credentials: BMCCredentials(username: "u", password: "p"),
                               httpClient: .shared, logger: log.logger())

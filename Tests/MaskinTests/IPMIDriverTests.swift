@@ -1,5 +1,6 @@
 import DataverketCore
 import Foundation
+import DataverketTestSupport
 import Testing
 @testable import Maskin
 
@@ -7,7 +8,7 @@ import Testing
 @Suite("IPMI driver (ipmi_sim)", .serialized)
 struct IPMIDriverTests {
     func driver(credentials: BMCCredentials = Emulators.ipmiCredentials, address: String = Emulators.ipmiAddress,
-                log: CapturedLog = CapturedLog(), options: IPMIDriver.Options = IPMIDriver.Options()) throws -> IPMIDriver {
+                log: LogCapture = LogCapture(), options: IPMIDriver.Options = IPMIDriver.Options()) throws -> IPMIDriver {
         try IPMIDriver(endpoint: try BMCEndpoint(protocol: .ipmi, address: address), credentials: credentials,
                        logger: log.logger(), options: options)
     }
@@ -30,7 +31,7 @@ struct IPMIDriverTests {
 
     @Test("power status, on, off, soft-off and cycle")
     func power() async throws {
-        let log = CapturedLog()
+        let log = LogCapture()
         let bmc = try driver(log: log)
         try await requireEmulator(bmc)
         let before = chassisLog().count
@@ -80,7 +81,7 @@ struct IPMIDriverTests {
 
     @Test("a wrong password is a clear error without the password, in errors, logs and the command line")
     func wrongPassword() async throws {
-        let log = CapturedLog()
+        let log = LogCapture()
         let bmc = try driver(credentials: BMCCredentials(username: "dvadmin", password: "Wr0ng-Ipmi-pw"), log: log)
         let error = await #expect(throws: DataverketError.self) { try await bmc.powerState() }
         #expect(error?.bmcFailure?.kind == .unauthorized)
@@ -102,7 +103,7 @@ struct IPMIDriverTests {
 
     @Test("a BMC that does not answer: a bounded, clear error")
     func unreachable() async throws {
-        let log = CapturedLog()
+        let log = LogCapture()
         let bmc = try driver(address: "127.0.0.1:\(try closedPort())", log: log,
                              options: .init(sessionTimeoutSeconds: 1, sessionRetries: 1, commandTimeout: .seconds(20)))
         let clock = ContinuousClock()

@@ -1,5 +1,6 @@
 import DataverketCore
 import Foundation
+import DataverketTestSupport
 import Testing
 @testable import Maskin
 
@@ -8,7 +9,7 @@ import Testing
 @Suite("Redfish driver (sushy-tools)")
 struct RedfishDriverTests {
     func driver(system: Int?, credentials: BMCCredentials = Emulators.redfishCredentials,
-                address: String = Emulators.redfishAddress, log: CapturedLog = CapturedLog(),
+                address: String = Emulators.redfishAddress, log: LogCapture = LogCapture(),
                 options: RedfishDriver.Options = RedfishDriver.Options()) throws -> RedfishDriver {
         var options = options
         options.systemID = system.map(Emulators.fakeSystem)
@@ -29,7 +30,7 @@ struct RedfishDriverTests {
 
     @Test("power on, off and cycle change the reported power state")
     func power() async throws {
-        let log = CapturedLog()
+        let log = LogCapture()
         let bmc = try driver(system: 1, log: log)
         try await requireEmulator(bmc)
         try await bmc.powerOff()
@@ -91,7 +92,7 @@ struct RedfishDriverTests {
 
     @Test("a wrong password is a clear one-line 401 error without the password")
     func wrongPassword() async throws {
-        let log = CapturedLog()
+        let log = LogCapture()
         let wrong = BMCCredentials(username: "dvadmin", password: "Wr0ng-S3cret-pw")
         let bmc = try driver(system: 1, credentials: wrong, log: log)
         let error = await #expect(throws: DataverketError.self) { try await bmc.powerState() }
@@ -107,7 +108,7 @@ struct RedfishDriverTests {
 
     @Test("an unreachable port: bounded retries, then a clear error in bounded time")
     func unreachable() async throws {
-        let log = CapturedLog()
+        let log = LogCapture()
         let port = try closedPort()
         let bmc = try driver(system: 1, address: "127.0.0.1:\(port)", log: log,
                              options: .init(requestTimeout: .seconds(2), attempts: 3, retryBackoff: .milliseconds(100)))
@@ -127,7 +128,7 @@ struct RedfishDriverTests {
     @Test("a BMC that accepts and never answers: a timeout error")
     func hangingBMC() async throws {
         let listener = try SilentListener()
-        let log = CapturedLog()
+        let log = LogCapture()
         let bmc = try driver(system: 1, address: "127.0.0.1:\(listener.port)", log: log,
                              options: .init(requestTimeout: .seconds(1), attempts: 2, retryBackoff: .milliseconds(100)))
         let clock = ContinuousClock()

@@ -1,8 +1,8 @@
 import DataverketCore
 import Foundation
 import Logging
-import Synchronization
 import Testing
+import DataverketTestSupport
 @testable import Maskin
 
 /// The emulators that `scripts/lib/bmc.sh` starts (`bmc_start`); loopback defaults match it. Integration tests
@@ -33,36 +33,6 @@ enum Emulators {
     static let hint = "start the BMC emulators first: . scripts/lib/bmc.sh && bmc_ensure_installed && bmc_start"
 }
 
-/// Log lines a test can inspect: message and metadata, rendered.
-final class CapturedLog: Sendable {
-    private let storage = Mutex<[String]>([])
-    func append(_ line: String) { storage.withLock { $0.append(line) } }
-    var lines: [String] { storage.withLock { $0 } }
-
-    func logger(_ label: String = "maskin-test") -> Logger {
-        var logger = Logger(label: label) { _ in CapturingLogHandler(sink: self) }
-        logger.logLevel = .trace
-        return logger
-    }
-}
-
-struct CapturingLogHandler: LogHandler {
-    let sink: CapturedLog
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let all = metadata.merging(event.metadata ?? [:]) { _, new in new }
-        let rendered = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        sink.append("\(event.level) \(event.message) \(rendered)")
-    }
-}
-
 /// Every way an error can be printed.
 func renderings(of error: any Error) -> [String] {
     var texts = [String(describing: error), String(reflecting: error), "\(error)", error.localizedDescription]
@@ -74,7 +44,7 @@ func renderings(of error: any Error) -> [String] {
 }
 
 /// Asserts that `secret` appears in no rendering of `error` and in no captured log line.
-func expectNoSecret(_ secret: String, in error: (any Error)?, log: CapturedLog,
+func expectNoSecret(_ secret: String, in error: (any Error)?, log: LogCapture,
                     sourceLocation: SourceLocation = #_sourceLocation) {
     if let error {
         for text in renderings(of: error) {

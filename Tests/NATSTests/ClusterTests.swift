@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Testing
 @testable import NATS
+import DataverketTestSupport
 
 @Suite struct ClusterTests {
     /// Two-node cluster (no JetStream); the client is configured with node A only, learns B from

@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import Testing
 @testable import NATS
+import DataverketTestSupport
 
 /// A scripted in-process "server": for each accepted connection, `script` decides what to answer to each client line.
 final class FakeServerHandler: ChannelInboundHandler, @unchecked Sendable {

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Testing
 @testable import NATS
+import DataverketTestSupport
 
 /// Integration tests against a real nats-server (scripts/start-nats.sh all). They FAIL when it is unreachable.
 @Suite struct CoreIntegrationTests {

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Testing
 @testable import NATS
+import DataverketTestSupport
 
 @Suite struct JetStreamIntegrationTests {
     func setup(_ prefix: String, ackWait: Duration = .seconds(1), maxDeliver: Int = -1, dupWindow: Duration? = nil) async throws -> (NATSClient, JetStream, String, String, String) {

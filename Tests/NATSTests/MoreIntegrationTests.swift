@@ -3,6 +3,7 @@ import NIOCore
 import NIOSSL
 import Testing
 @testable import NATS
+import DataverketTestSupport
 
 @Suite struct MoreIntegrationTests {
     @Test func failsOverToSecondServer() async throws {

@@ -1,6 +1,7 @@
 import DataverketCore
 import Testing
 @testable import Nett
+@testable import NettIntent
 
 @Suite("IP addresses and CIDR arithmetic")
 struct AddressTests {

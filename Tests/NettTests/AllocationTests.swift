@@ -2,8 +2,10 @@ import DataverketCore
 import DataverketStore
 import Foundation
 import Nett
+import NettIntent
 import SQLKit
 import Testing
+import DataverketTestSupport
 
 /// Runs `clients` concurrent tasks, each `perClient` times calling `body(client, round)`; returns every result
 /// or error (none is dropped).

@@ -3,7 +3,9 @@ import DataverketCore
 import Foundation
 import Logging
 import Nett
+import NettIntent
 import Testing
+import DataverketTestSupport
 
 extension PowerDNSSuites {
     /// `DV_PDNS_*` and `DV_DNS_*`: what the server reads to keep DNS records in PowerDNS.
@@ -212,38 +214,6 @@ extension PowerDNSSuites {
                 #expect(try await sync.records(zones: [reverse.zone]).isEmpty)
                 #expect(try DNSTests.dig(reverse.name, "PTR").isEmpty)
                 #expect(try await sync.sync().changes == 0)
-            }
-        }
-    }
-
-    /// Keeps every log line (level, message and metadata) for the assertions.
-    final class LogCapture: @unchecked Sendable {
-        private let lock = NSLock()
-        private var stored: [String] = []
-
-        var lines: [String] { lock.withLock { stored } }
-
-        func append(_ line: String) { lock.withLock { stored.append(line) } }
-
-        func logger(_ label: String = "nett-test") -> Logger {
-            var logger = Logger(label: label) { _ in Handler(sink: self) }
-            logger.logLevel = .trace
-            return logger
-        }
-
-        struct Handler: LogHandler {
-            let sink: LogCapture
-            var metadata: Logger.Metadata = [:]
-            var logLevel: Logger.Level = .trace
-
-            subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-                get { metadata[key] }
-                set { metadata[key] = newValue }
-            }
-
-            func log(event: LogEvent) {
-                let all = metadata.merging(event.metadata ?? [:]) { _, new in new }
-                sink.append("\(event.level) \(event.message) " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
             }
         }
     }

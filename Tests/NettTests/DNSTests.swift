@@ -2,7 +2,9 @@ import AsyncHTTPClient
 import DataverketCore
 import Foundation
 import Nett
+import NettIntent
 import Testing
+import DataverketTestSupport
 
 extension PowerDNSSuites {
     /// DNS records follow address allocations into a real PowerDNS (scripts/lib/pdns.sh starts it on loopback), and are

@@ -1,6 +1,7 @@
 import DataverketCore
 import Foundation
 import Nett
+import NettIntent
 import Testing
 
 /// Intent validation and verification on the model: referential checks, the reachability matrix, and the

@@ -2,6 +2,7 @@ import DataverketCore
 import DataverketProcess
 import Foundation
 import Nett
+import NettIntent
 import Testing
 
 /// The nftables driver against the real nft, in a network namespace the test creates (and deletes).

@@ -1,6 +1,7 @@
 import DataverketCore
 import Foundation
 import Nett
+import NettIntent
 import Testing
 
 /// The SONiC, EOS, Open vSwitch, FRR and nftables renderers against golden files (regenerate with DV_UPDATE_GOLDEN=1 after a deliberate change,

@@ -2,6 +2,7 @@ import DataverketCore
 import DataverketProcess
 import Foundation
 import Nett
+import NettIntent
 import Logging
 import Testing
 

@@ -2,8 +2,10 @@ import DataverketCore
 import DataverketStore
 import Foundation
 import Nett
+import NettIntent
 import SQLKit
 import Testing
+import DataverketTestSupport
 
 @Suite("IPAM store")
 struct StoreTests {

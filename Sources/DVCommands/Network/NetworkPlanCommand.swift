@@ -1,7 +1,7 @@
 import ArgumentParser
 import DataverketClient
 import Foundation
-import Nett
+import NettIntent
 
 /// `dvnet plan -f INTENT.yaml [--current CURRENT.yaml]`
 struct NetworkPlanCommand: AsyncParsableCommand {

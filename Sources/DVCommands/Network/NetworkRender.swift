@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Nett
+import NettIntent
 
 /// `dvnet render -f INTENT.yaml --device D --platform sonic|eos|ovs|frr|nftables`
 struct NetworkRender: ParsableCommand {

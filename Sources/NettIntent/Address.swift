@@ -96,7 +96,7 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
 
     // MARK: text
 
-    static func parseV4(_ text: Substring) -> UInt32? {
+    public static func parseV4(_ text: Substring) -> UInt32? {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4 else { return nil }
         var value: UInt32 = 0
@@ -301,7 +301,7 @@ public struct CIDR: Hashable, Sendable, Comparable, CustomStringConvertible, Cod
 }
 
 extension String {
-    func trimmingWhitespace() -> String {
+    public func trimmingWhitespace() -> String {
         var scalars = Substring(self)
         while let first = scalars.first, first.isWhitespace { scalars = scalars.dropFirst() }
         while let last = scalars.last, last.isWhitespace { scalars = scalars.dropLast() }

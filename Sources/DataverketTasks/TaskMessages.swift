@@ -124,7 +124,9 @@ public struct TaskExecution: Sendable {
 }
 
 /// Thrown when the task was cancelled.
-public struct TaskCancelled: Error, Sendable {}
+public struct TaskCancelled: Error, Sendable {
+    public init() {}
+}
 
 /// Thrown by a handler that must wait for another service (a hard dependency found down mid-step).
 public struct DependencyBlocked: Error, Sendable {

@@ -19,7 +19,7 @@ extension NetworkIntent {
         (ports ?? []).filter { $0.device == device }.sorted { Self.interfaceOrder($0.interface, $1.interface) }
     }
 
-    static func interfaceOrder(_ a: String, _ b: String) -> Bool {
+    public static func interfaceOrder(_ a: String, _ b: String) -> Bool {
         let split = { (name: String) -> (String, Int) in
             let digits = name.reversed().prefix { $0.isNumber }
             return (String(name.dropLast(digits.count)), Int(String(digits.reversed())) ?? -1)
@@ -41,7 +41,7 @@ extension NetworkIntent {
 
     var networkIndex: [String: Network] { Dictionary(networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }) }
 
-    func profile(of port: Port) -> PortProfile? { (portProfiles ?? []).first { $0.name == port.profile } }
+    public func profile(of port: Port) -> PortProfile? { (portProfiles ?? []).first { $0.name == port.profile } }
 
     /// The networks a device's ports carry, by VLAN.
     func networks(on device: String) -> [Network] {

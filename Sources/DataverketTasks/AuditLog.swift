@@ -5,7 +5,6 @@ import Foundation
 #endif
 import DataverketCore
 import DataverketStore
-import Inventar
 import SQLKit
 import DataverketBus
 import Logging
@@ -49,7 +48,7 @@ public struct AuditLog: Sendable {
 
     public func list(_ filter: AuditFilter, limit: Int?, cursor: String?) async throws -> Page<AuditEntry> {
         let limit = try Paging.limit(limit)
-        let before = try Paging.decode(cursor)
+        let before = try Paging.decodeID(cursor)
         if let since = filter.since, let until = filter.until, since >= until {
             throw DataverketError.invalid("since", "must be before until")
         }
@@ -91,63 +90,50 @@ public struct AuditLog: Sendable {
     }
 }
 
-/// Sentral's contexts over one database, as one value.
-public struct ControlPlane: Sendable {
+/// The task engine over one database: task rows and their dispatch, the audit log, the health registry — what
+/// every domain service builds its work on.
+public struct TaskEngine: Sendable {
     public let database: Database
     public let tasks: Tasks
-    public let tenancy: Tenancy
     public let audit: AuditLog
     public let health: HealthRegistry
-    /// Datacenters, racks, devices, cabling: declared, observed, approved (its own `inventory` context).
-    public let inventory: Inventory
     /// Where the built-in `saga-demo` task leaves its effects.
     public var demoLedger = DemoLedger()
 
     public init(database: Database, bus: (any Bus)? = nil, health: HealthRegistry = HealthRegistry()) {
         self.database = database
         self.tasks = Tasks(database: database, bus: bus)
-        self.tenancy = Tenancy(database: database, tasks: tasks)
         self.audit = AuditLog(database: database)
         self.health = health
-        self.inventory = Inventory(database: database, logger: database.logger) { session, context, entry in
-            try await Audit.append(session, context: context, action: entry.action,
-                                   resource: ResourceRef(kind: entry.resourceKind, id: entry.resourceID, name: entry.resourceName),
-                                   tenantID: nil, projectID: nil, beforeVersion: entry.beforeVersion, afterVersion: entry.afterVersion)
-        }
     }
 
-    /// Sentral's contexts and the inventory's, in order.
-    public static let migrations = SentralSchema.migrations + InventorySchema.migrations
+    /// The engine's contexts: `tasks`, `audit`, `api` (idempotency keys).
+    public static let migrations = TaskEngineSchema.migrations
 
-    public func migrate() async throws -> [String] {
-        try await Migrator(database: database, migrations: Self.migrations).migrate()
+    /// The built-in task kinds (`noop`, `sleep`, `saga-demo`).
+    public var builtinKinds: [TaskKind] {
+        [BuiltinTasks.noop, BuiltinTasks.sleep(), BuiltinTasks.sagaDemo(ledger: demoLedger)]
     }
 
-    /// The task kinds Sentral's own worker runs.
-    public var taskKinds: [TaskKind] {
-        [tenancy.projectDeletion, BuiltinTasks.noop, BuiltinTasks.sleep(), BuiltinTasks.sagaDemo(ledger: demoLedger)]
-    }
-
-    /// Sentral's worker and the services that drive the task engine, over `bus`.
-    public func engineServices(bus: any Bus, logger: Logger, worker: Bool = true, ackWait: Duration = .seconds(30),
-                               concurrency: Int = 8) -> [any Service] {
-        var services: [any Service] = [
+    /// The services that drive the engine over `bus`: the outbox relay, the task projector, the blocked-task
+    /// resumer and the health listener.
+    public func services(bus: any Bus, logger: Logger) -> [any Service] {
+        [
             OutboxRelay(database: database, bus: bus, logger: logger),
             TaskProjector(tasks: tasks, bus: bus, logger: logger),
             BlockedTaskResumer(tasks: tasks, health: health, logger: logger),
             HealthListener(registry: health, bus: bus, logger: logger),
         ]
-        if worker { services.append(self.worker(bus: bus, logger: logger, ackWait: ackWait, concurrency: concurrency)) }
-        return services
     }
 
-    /// A worker for Sentral's task kinds (or `kinds`), over `bus`.
-    public func worker(bus: any Bus, logger: Logger, kinds: [TaskKind]? = nil, ackWait: Duration = .seconds(30),
+    /// A worker for `service`'s task kinds (commands `dv.<service>.cmd.>`), over `bus`: it runs a task only
+    /// while its row says so and checks hard dependencies against the health registry.
+    public func worker(service: String, kinds: [TaskKind], bus: any Bus, logger: Logger, ackWait: Duration = .seconds(30),
                        concurrency: Int = 8) -> TaskWorker {
         let tasks = self.tasks
         let health = self.health
         return TaskWorker(
-            service: "sentral", kinds: kinds ?? taskKinds, bus: bus, database: database, logger: logger, concurrency: concurrency,
+            service: service, kinds: kinds, bus: bus, database: database, logger: logger, concurrency: concurrency,
             ackWait: ackWait, shouldRun: { try await tasks.shouldRun($0) }, dependencyStatus: { await health.status(of: $0) })
     }
 

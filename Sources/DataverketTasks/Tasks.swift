@@ -140,7 +140,7 @@ public struct Tasks: Sendable {
     /// Tasks newest first.
     public func list(_ filter: TaskFilter, limit: Int?, cursor: String?) async throws -> Page<TaskRecord> {
         let limit = try Paging.limit(limit)
-        let before = try Paging.decode(cursor)
+        let before = try Paging.decodeID(cursor)
         return try await database.read { session in
             var query = SQLQueryString("SELECT \(unsafeRaw: Self.columns) FROM \(session.table("tasks", "tasks")) WHERE 1 = 1")
             if let before { query.appendInterpolation(unsafeRaw: " AND id < "); query.appendInterpolation(bind: before) }
@@ -211,7 +211,7 @@ public struct Tasks: Sendable {
     }
 
     /// The queued, running or blocked task of `kind` on a resource, if any.
-    func active(_ session: Session, resourceID: String, kind: String) async throws -> TaskRecord? {
+    public func active(_ session: Session, resourceID: String, kind: String) async throws -> TaskRecord? {
         let row = try await session.first("""
             SELECT \(unsafeRaw: Self.columns) FROM \(session.table("tasks", "tasks"))
             WHERE resource_id = \(bind: resourceID) AND kind = \(bind: kind) AND state IN ('queued', 'running', 'blocked')

@@ -1,0 +1,3 @@
+import DataverketStore
+
+struct Command {}

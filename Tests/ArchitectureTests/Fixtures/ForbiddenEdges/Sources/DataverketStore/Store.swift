@@ -1,0 +1,3 @@
+import DataverketCore
+
+public struct Database {}
