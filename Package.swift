@@ -376,6 +376,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The server's handlers in Hummingbird's router mode: no listener, no peer (embedded store, in-process bus).
+        .testTarget(
+            name: "DataverketServerTests",
+            dependencies: [
+                "DataverketServer", "DataverketCore", "DataverketStore", "DataverketTasks", "DataverketBus", "Identitet",
+                "DataverketTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // Reads Package.swift (via `swift package dump-package`) and every target's imports; fails on an edge the
         // layer table in docs/architecture.md does not allow.
         .testTarget(
