@@ -214,7 +214,7 @@ final class NATSServerProcess: @unchecked Sendable {
 
     func start() async throws {
         guard !lock.withLock({ stopped }) else { throw NATSError(code: .closed, message: "server helper already stopped") }
-        if Self.portOpen(port) {
+        if portAcceptsConnections(port) {
             throw NATSError(code: .connectionFailed, message: "port \(port) already in use (stray nats-server?)")
         }
         let p = Process()
@@ -233,7 +233,7 @@ final class NATSServerProcess: @unchecked Sendable {
             throw NATSError(code: .closed, message: "server helper stopped during start")
         }
         for _ in 0..<100 {
-            if Self.portOpen(port) { return }
+            if portAcceptsConnections(port) { return }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw NATSError(code: .connectionFailed, message: "nats-server did not start on \(port)")
@@ -256,20 +256,6 @@ final class NATSServerProcess: @unchecked Sendable {
         }
         if let p, p.isRunning { Foundation.kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
         try? FileManager.default.removeItem(at: storeDir)
-    }
-
-    static func portOpen(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let r = withUnsafePointer(to: &addr) { ptr in
-            ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        return r == 0
     }
 }
 
