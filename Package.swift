@@ -376,6 +376,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The store toolkit's pure parts (paging, cursors).
+        .testTarget(
+            name: "DataverketStoreTests",
+            dependencies: ["DataverketStore", "DataverketCore"],
+            swiftSettings: strict
+        ),
         // The server's handlers in Hummingbird's router mode: no listener, no peer (embedded store, in-process bus).
         .testTarget(
             name: "DataverketServerTests",

@@ -9,6 +9,7 @@ import Logging
 import PostgresNIO
 import Sentral
 import DataverketTasks
+import DataverketTestSupport
 import SQLKit
 
 /// `dv-bench api`: create-project and get-project through the whole HTTP stack (SDK client → server →
@@ -41,7 +42,6 @@ struct APIBench: AsyncParsableCommand {
                     }
                 }
             }.get()
-            try await database.backend.close()
             try await cleanup()
         }
         print("(ratio = raw SQL ops/s ÷ API req/s: how many times the full HTTP path costs over the bare query)")
@@ -84,29 +84,12 @@ struct APIBench: AsyncParsableCommand {
 
 /// A fresh benchmark database: a new SQLite file, or a new PostgreSQL database (dropped by the cleanup).
 enum BenchDatabase {
-    static func open(_ backend: String, postgresURL: String, logger: Logger) async throws -> (Database, @Sendable () async throws -> Void) {
-        switch backend {
-        case "sqlite":
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dvbench-\(ULID.make())").path
-            let database = try await StoreConfiguration(databaseURL: nil, dataDirectory: directory).open(logger: logger)
-            return (database, { try? FileManager.default.removeItem(atPath: directory) })
-        case "postgres":
-            let name = "dvbench_\(ULID.make().lowercased())"
-            try await admin("CREATE DATABASE \(name)", postgresURL: postgresURL, logger: logger)
-            let url = postgresURL.replacingOccurrences(of: "/postgres", with: "/\(name)")
-            let database = try await StoreConfiguration(databaseURL: url, dataDirectory: "").open(logger: logger)
-            return (database, { try await admin("DROP DATABASE \(name) WITH (FORCE)", postgresURL: postgresURL, logger: logger) })
-        default:
-            throw ValidationError("unknown backend '\(backend)' (sqlite, postgres)")
-        }
-    }
-
-    static func admin(_ statement: String, postgresURL: String, logger: Logger) async throws {
-        let client = PostgresClient(configuration: try PostgresBackend.configuration(url: postgresURL), backgroundLogger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            try await client.withConnection { _ = try await $0.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
-        }
+    /// A throwaway database for a benchmark (test support's): a SQLite file, or a PostgreSQL database on
+    /// `postgresURL`'s server with a pool of `connections`; the closure closes and removes it.
+    static func open(_ backend: String, postgresURL: String, connections: Int = 20,
+                     logger: Logger) async throws -> (Database, @Sendable () async throws -> Void) {
+        guard let kind = TestBackend(rawValue: backend) else { throw ValidationError("unknown backend '\(backend)' (sqlite, postgres)") }
+        let temporary = try await TemporaryDatabase.create(kind, label: "dvbench", connections: connections, adminURL: postgresURL, logger: logger)
+        return (temporary.database, { try await temporary.drop() })
     }
 }

@@ -240,25 +240,10 @@ struct BusBenchRun: Sendable {
     /// `tasks` noop tasks per in-flight level through the SDK, each timed from the create request to its row's
     /// `succeeded` announcement.
     private func endToEnd(_ js: JetStream, baseline: (level: Int, perSecond: Double)?) async throws {
-        let name = "dvbench_\(ULID.make().lowercased())"
-        try await admin("CREATE DATABASE \(name)")
-        let url = postgresURL.replacingOccurrences(of: "/postgres", with: "/\(name)")
-        do {
-            let database = try await StoreConfiguration(databaseURL: url, dataDirectory: "").open(logger: logger)
-            do {
-                try await database.whileRunning {
-                    try await endToEnd(js, database: database, baseline: baseline)
-                }.get()
-            } catch {
-                try? await database.backend.close()
-                throw error
-            }
-            try await database.backend.close()
-        } catch {
-            try? await admin("DROP DATABASE \(name) WITH (FORCE)")
-            throw error
-        }
-        try await admin("DROP DATABASE \(name) WITH (FORCE)")
+        let (database, drop) = try await BenchDatabase.open("postgres", postgresURL: postgresURL, logger: logger)
+        let result = await database.whileRunning { try await endToEnd(js, database: database, baseline: baseline) }
+        try await drop()
+        try result.get()
     }
 
     private func endToEnd(_ js: JetStream, database: Database, baseline: (level: Int, perSecond: Double)?) async throws {
@@ -411,10 +396,6 @@ struct BusBenchRun: Sendable {
     }
 
     // MARK: helpers
-
-    private func admin(_ statement: String) async throws {
-        try await BenchDatabase.admin(statement, postgresURL: postgresURL, logger: logger)
-    }
 
     private func row(_ cells: [String], _ widths: [Int]) -> String {
         var line = zip(cells, widths).map { cell, width in

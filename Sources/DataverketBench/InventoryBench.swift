@@ -51,7 +51,6 @@ struct InventoryBench: AsyncParsableCommand {
                     }
                 }
             }.get()
-            try await database.backend.close()
             try await cleanup()
         }
         print("(ratio = Inventar's time ÷ raw SQL's: load is one apply per datacenter — plan, validate, multi-row inserts, audit —")

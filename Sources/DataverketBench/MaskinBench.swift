@@ -441,7 +441,6 @@ struct MaskinBench: AsyncParsableCommand {
                                             milliseconds(m.percentile(0.99)), ratio], [10, 20, 10, 9, 9, 0]))
                         }
                     }.get()
-                    try await database.backend.close()
                     try await cleanup()
                 }
             }
@@ -553,7 +552,6 @@ struct MaskinBench: AsyncParsableCommand {
                     try await Self.measureSweep(backend: backend, database: database, client: client, address: address, count: count,
                                                 levels: levels, logger: logger)
                 }.get()
-                try await database.backend.close()
                 try await cleanup()
             }
             result = .success(())

@@ -51,7 +51,6 @@ struct NettBench: AsyncParsableCommand {
                     }
                 }
             }.get()
-            try await database.backend.close()
             try await cleanup()
         }
         print("(IPAM = IPAM.allocateAddress: one transaction taking a pre-materialized free row with FOR UPDATE SKIP LOCKED and inserting")
@@ -137,13 +136,7 @@ struct NettBench: AsyncParsableCommand {
     }
 
     func open(_ backend: String, logger: Logger) async throws -> (Database, @Sendable () async throws -> Void) {
-        guard backend == "postgres" else { return try await BenchDatabase.open(backend, postgresURL: postgresURL, logger: logger) }
-        let name = "dvbench_\(ULID.make().lowercased())"
-        let admin = postgresURL
-        try await BenchDatabase.admin("CREATE DATABASE \(name)", postgresURL: admin, logger: logger)
-        let url = admin.replacingOccurrences(of: "/postgres", with: "/\(name)")
-        let database = Database(backend: try PostgresBackend(url: url, maxConnections: connections, logger: logger), logger: logger)
-        return (database, { try await BenchDatabase.admin("DROP DATABASE \(name) WITH (FORCE)", postgresURL: admin, logger: logger) })
+        try await BenchDatabase.open(backend, postgresURL: postgresURL, connections: connections, logger: logger)
     }
 
     /// `allocations` addresses from `pools` fresh prefixes (each just large enough), `clients` at a time.

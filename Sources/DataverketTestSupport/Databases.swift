@@ -27,31 +27,54 @@ public struct TestSupportError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// Runs `body` with a fresh database with `migrations` applied: a new SQLite file (removed afterwards), or a new
-/// PostgreSQL database on the run's server (dropped afterwards; a pool of `connections`). `label` names it.
+/// A fresh database: a new SQLite file, or a new PostgreSQL database on the server of `adminURL` (a pool of
+/// `connections`). `drop()` closes it and removes it. Tests use it through `withTemporaryDatabase`; benchmarks,
+/// which run the database around their own measurements, directly.
+public struct TemporaryDatabase: Sendable {
+    public let database: Database
+    /// The PostgreSQL database's URL, for other processes to open it too; `nil` on SQLite.
+    public let url: String?
+    private let remove: @Sendable () async throws -> Void
+
+    public static func create(
+        _ backend: TestBackend, label: String = "dv", connections: Int = 20, adminURL: String? = postgresAdminURL,
+        logger: Logger = quietLogger
+    ) async throws -> TemporaryDatabase {
+        switch backend {
+        case .sqlite:
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(ULID.make())").path
+            let database = try await StoreConfiguration(databaseURL: nil, dataDirectory: directory).open(logger: logger)
+            return TemporaryDatabase(database: database, url: nil) { try? FileManager.default.removeItem(atPath: directory) }
+        case .postgres:
+            guard let adminURL else { throw TestSupportError("no PostgreSQL in this run (DV_TEST_POSTGRES_URL)") }
+            let name = "\(label.replacingOccurrences(of: "-", with: "_"))_\(ULID.make().lowercased())"
+            try await adminSQL("CREATE DATABASE \(name)", url: adminURL)
+            let url = adminURL.replacingOccurrences(of: "/postgres", with: "/\(name)")
+            let database = Database(backend: try PostgresBackend(url: url, maxConnections: connections, logger: logger), logger: logger)
+            return TemporaryDatabase(database: database, url: url) { try await adminSQL("DROP DATABASE \(name) WITH (FORCE)", url: adminURL) }
+        }
+    }
+
+    /// Closes the database and removes it.
+    public func drop() async throws {
+        try? await database.backend.close()
+        try await remove()
+    }
+}
+
+/// Runs `body` with a fresh database with `migrations` applied (a ``TemporaryDatabase``, dropped afterwards however
+/// `body` ends). `label` names it.
 public func withTemporaryDatabase<T: Sendable>(
     _ backend: TestBackend, label: String = "dv", connections: Int = 20, migrations: [Migration], logger: Logger = quietLogger,
     _ body: @Sendable (Database) async throws -> T
 ) async throws -> T {
-    switch backend {
-    case .sqlite:
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(ULID.make())").path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let database = try await StoreConfiguration(databaseURL: nil, dataDirectory: directory).open(logger: logger)
-        do {
-            if !migrations.isEmpty { try await Migrator(database: database, migrations: migrations).migrate() }
-            let result = try await body(database)
-            try await database.backend.close()
-            return result
-        } catch {
-            try? await database.backend.close()
-            throw error
-        }
-    case .postgres:
-        return try await withTemporaryPostgres(label: label, connections: connections, migrations: migrations, logger: logger) { database, _ in
-            try await body(database)
-        }
+    let temporary = try await TemporaryDatabase.create(backend, label: label, connections: connections, logger: logger)
+    let result: Result<T, any Error> = await temporary.database.whileRunning {
+        if !migrations.isEmpty { try await Migrator(database: temporary.database, migrations: migrations).migrate() }
+        return try await body(temporary.database)
     }
+    try await temporary.drop()
+    return try result.get()
 }
 
 /// Runs `body` with a fresh PostgreSQL database on the run's server (dropped afterwards) with `migrations`
@@ -60,17 +83,12 @@ public func withTemporaryPostgres<T: Sendable>(
     label: String = "dv", connections: Int = 20, migrations: [Migration], logger: Logger = quietLogger,
     _ body: @Sendable (Database, String) async throws -> T
 ) async throws -> T {
-    guard let admin = postgresAdminURL else { throw TestSupportError("no PostgreSQL in this run (DV_TEST_POSTGRES_URL)") }
-    let name = "\(label.replacingOccurrences(of: "-", with: "_"))_\(ULID.make().lowercased())"
-    try await adminSQL("CREATE DATABASE \(name)")
-    let url = admin.replacingOccurrences(of: "/postgres", with: "/\(name)")
-    let database = Database(backend: try PostgresBackend(url: url, maxConnections: connections, logger: logger), logger: logger)
-    let result: Result<T, any Error> = await database.whileRunning {
-        if !migrations.isEmpty { try await Migrator(database: database, migrations: migrations).migrate() }
-        return try await body(database, url)
+    let temporary = try await TemporaryDatabase.create(.postgres, label: label, connections: connections, logger: logger)
+    let result: Result<T, any Error> = await temporary.database.whileRunning {
+        if !migrations.isEmpty { try await Migrator(database: temporary.database, migrations: migrations).migrate() }
+        return try await body(temporary.database, temporary.url ?? "")
     }
-    try? await database.backend.close()
-    try? await adminSQL("DROP DATABASE \(name) WITH (FORCE)")
+    try await temporary.drop()
     return try result.get()
 }
 

@@ -2,6 +2,7 @@ import DataverketCore
 import DataverketStore
 import Sentral
 import DataverketTasks
+import DataverketServer
 import SQLKit
 import Testing
 import DataverketTestSupport
@@ -12,13 +13,13 @@ struct StoreConformanceTests {
     @Test("migrations apply once and record every context", arguments: Backend.allCases)
     func migrationsAreIdempotent(_ backend: Backend) async throws {
         try await withDatabase(backend, migrate: false) { database in
-            let migrator = Migrator(database: database, migrations: SentralSchema.migrations)
+            let migrator = Migrator(database: database, migrations: ControlPlane.migrations)
             let first = try await migrator.migrate()
-            #expect(first.count == SentralSchema.migrations.count)
+            #expect(first.count == ControlPlane.migrations.count)
             let second = try await migrator.migrate()
             #expect(second.isEmpty)
             let applied = try await migrator.applied()
-            for context in ["tenancy", "inventory", "tasks", "audit", "api"] {
+            for context in ["tenancy", "inventory", "tasks", "audit", "api", "identity", "maskin", "nett"] {
                 #expect(applied.contains("\(context)/1"), "context \(context) not migrated")
             }
         }
