@@ -48,11 +48,15 @@ public enum DataverketClient {
     /// A client for the server at `serverURL`. Non-2xx problem+json answers are thrown as `APIProblem`.
     public static func make(serverURL: URL, httpClient: HTTPClient = sharedHTTPClient, timeout: Duration = .seconds(30),
                             headers: [String: String] = [:]) -> Client {
-        Client(
-            serverURL: serverURL,
-            configuration: .dataverket,
-            transport: AsyncHTTPClientTransport(configuration: .init(client: httpClient, timeout: .seconds(Int64(timeout.components.seconds)))),
-            middlewares: [ProblemMiddleware(), HeadersMiddleware(headers: headers)])
+        make(serverURL: serverURL,
+             transport: AsyncHTTPClientTransport(configuration: .init(client: httpClient, timeout: .seconds(Int64(timeout.components.seconds)))),
+             headers: headers)
+    }
+
+    /// A client over another transport (tests route requests straight into the server's router).
+    public static func make(serverURL: URL, transport: any ClientTransport, headers: [String: String] = [:]) -> Client {
+        Client(serverURL: serverURL, configuration: .dataverket, transport: transport,
+               middlewares: [ProblemMiddleware(), HeadersMiddleware(headers: headers)])
     }
 
     /// Unwraps the runtime's `ClientError` to the `APIProblem` or transport failure underneath.

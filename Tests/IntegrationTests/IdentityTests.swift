@@ -117,7 +117,7 @@ struct IdentityTests {
 
     @Test("expired, tampered, wrong-audience, wrong-issuer, revoked and malformed tokens each get 401 problem+json")
     func rejectedTokens() async throws {
-        try await withServer(.sqlite) { server in
+        try await withServer(.sqlite, mode: .router) { server in
             let identity = server.identity
             let now = Date()
             func claims(iss: String = testIssuer, aud: String = "dataverket", exp: Date = now.addingTimeInterval(600)) -> AccessClaims {
@@ -165,7 +165,7 @@ struct IdentityTests {
 
     @Test("the token endpoint: refresh through the API, bad grants refused, whoami names the caller")
     func tokenEndpoint() async throws {
-        try await withServer(.sqlite) { server in
+        try await withServer(.sqlite, mode: .router) { server in
             let anonymous = server.client(token: nil)
             let session = try await server.identity.issueSession(for: "user:test-admin")
             let refreshed = try await anonymous.createToken(body: .json(.init(grantType: .refreshToken, token: session.refreshToken))).ok.body.json
@@ -242,7 +242,7 @@ struct IdentityTests {
 
     @Test("through HTTP: a viewer reads but may not write (403); an operator runs tasks but may not create tenants; no role, no access")
     func rolesOverHTTP() async throws {
-        try await withServer(.sqlite) { server in
+        try await withServer(.sqlite, mode: .router) { server in
             _ = try await server.client.createTenant(body: .json(.init(name: "acme"))).created
             let viewer = try await server.token(for: "user:vera", roles: [.viewer])
             let operatorToken = try await server.token(for: "user:otto", roles: [.operator])
@@ -274,7 +274,7 @@ struct ServiceAccountTests {
     @Test("a service account's API key authenticates with the account's roles; revoked keys get 401; bad input is refused",
           arguments: Backend.allCases)
     func apiKeys(_ backend: Backend) async throws {
-        try await withServer(backend) { server in
+        try await withServer(backend, mode: .router) { server in
             let account = try await server.client.createServiceAccount(body: .json(.init(name: "ci", description: "pipelines"))).created.body.json
             #expect(account.subject == "sa:ci")
             #expect(try await server.raw(.POST, "/v1/identity/service-accounts", body: #"{"name":"ci"}"#).status == 409)
@@ -317,7 +317,7 @@ struct ServiceAccountTests {
     @Test("role bindings: bind, list, unbind; never the last platform-admin; only admins manage them; every change audited",
           arguments: Backend.allCases)
     func bindings(_ backend: Backend) async throws {
-        try await withServer(backend) { server in
+        try await withServer(backend, mode: .router) { server in
             let bound = try await server.client.createRoleBinding(body: .json(.init(subject: "user:ola", role: ._operator))).created.body.json
             let again = try await server.client.createRoleBinding(body: .json(.init(subject: "user:ola", role: ._operator))).created.body.json
             #expect(again.id == bound.id, "binding twice is a no-op")

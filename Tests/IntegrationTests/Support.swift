@@ -6,6 +6,9 @@ import DataverketServer
 import DataverketStore
 import Foundation
 import Hummingbird
+import OpenAPIRuntime
+import HummingbirdTesting
+import HTTPTypes
 import Identitet
 import Logging
 import Maskin
@@ -147,6 +150,8 @@ actor LocalNATSServer {
 /// A running server on a free loopback port, with a platform-admin session for the tests.
 struct TestServer: Sendable {
     let baseURL: String
+    /// In router mode: the client that hands requests straight to the server's router (no listener).
+    var router: (any TestClientProtocol)? = nil
     let database: Database
     let sentral: ControlPlane
     let identity: Identitet
@@ -156,7 +161,9 @@ struct TestServer: Sendable {
 
     /// A client presenting `token` (nil: none).
     func client(token: String?) -> Client {
-        DataverketClient.make(serverURL: URL(string: baseURL)!, headers: token.map { ["Authorization": "Bearer \($0)"] } ?? [:])
+        let headers = token.map { ["Authorization": "Bearer \($0)"] } ?? [:]
+        if let router { return DataverketClient.make(serverURL: URL(string: baseURL)!, transport: RouterTransport(client: router), headers: headers) }
+        return DataverketClient.make(serverURL: URL(string: baseURL)!, headers: headers)
     }
 
     /// An access token for `subject`, bound `roles` at platform scope first.
@@ -168,6 +175,7 @@ struct TestServer: Sendable {
     /// A raw HTTP request, for what the SDK cannot send (malformed bodies, wrong media types).
     func raw(_ method: NIOHTTP1.HTTPMethod, _ path: String, body: String? = nil, headers: [String: String] = [:],
              contentType: String? = "application/json") async throws -> (status: Int, headers: [String: String], body: String) {
+        if let router { return try await routed(router, method, path, body: body, headers: headers, contentType: contentType) }
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
@@ -183,6 +191,20 @@ struct TestServer: Sendable {
         return (Int(response.status.code), flat, String(buffer: bytes))
     }
 
+    /// `raw` in router mode: the same request, handed to the router.
+    private func routed(_ router: any TestClientProtocol, _ method: NIOHTTP1.HTTPMethod, _ path: String, body: String?,
+                        headers: [String: String], contentType: String?) async throws -> (status: Int, headers: [String: String], body: String) {
+        var fields = HTTPFields()
+        if let contentType { fields[.contentType] = contentType }
+        if !headers.keys.contains(where: { $0.lowercased() == "authorization" }) { fields[.authorization] = "Bearer \(token)" }
+        for (name, value) in headers where !value.isEmpty { fields[try #require(HTTPField.Name(name))] = value }
+        let response = try await router.executeRequest(uri: path, method: HTTPRequest.Method(method.rawValue)!, headers: fields,
+                                                       body: body.map { ByteBuffer(string: $0) })
+        var flat: [String: String] = [:]
+        for field in response.headers { flat[field.name.canonicalName] = field.value }
+        return (Int(response.status.code), flat, String(buffer: response.body))
+    }
+
     /// Decodes a problem+json body and checks the basics every problem must have.
     func problem(_ response: (status: Int, headers: [String: String], body: String)) throws -> [String: Any] {
         #expect(response.headers["content-type"] == "application/problem+json")
@@ -194,17 +216,36 @@ struct TestServer: Sendable {
 }
 
 /// Runs `body` against a live server on `backend`, with or without the task runner.
-func withServer(_ backend: Backend, worker: Bool = true, bus: (any Bus)? = nil, rateLimits: RateLimitPolicy = .loadTesting,
-                _ body: @Sendable @escaping (TestServer) async throws -> Void) async throws {
+func withServer(_ backend: Backend, mode: ServerMode = .live, worker: Bool = true, bus: (any Bus)? = nil,
+                rateLimits: RateLimitPolicy = .loadTesting, _ body: @Sendable @escaping (TestServer) async throws -> Void) async throws {
     let bus = bus ?? InProcessBus(logger: quietLogger)
     try await bus.provision()
     try await withDatabase(backend) { database in
-        try await runServer(ControlPlane(database: database, bus: bus), worker: worker, bus: bus, rateLimits: rateLimits, body)
+        try await runServer(ControlPlane(database: database, bus: bus), mode: mode, worker: worker, bus: bus, rateLimits: rateLimits, body)
+    }
+}
+
+/// How a test reaches the server: over HTTP on a loopback listener (end to end: the SDK's transport, the CLI,
+/// browsers, other processes), or straight through the application's router (Hummingbird's router mode: the
+/// same middleware, handlers and services, no socket).
+enum ServerMode: Sendable {
+    case live, router
+}
+
+/// The SDK's transport in router mode: each request goes to the router of the application under test.
+struct RouterTransport: ClientTransport {
+    let client: any TestClientProtocol
+
+    func send(_ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String) async throws -> (HTTPResponse, HTTPBody?) {
+        var bytes: ByteBuffer?
+        if let body { bytes = ByteBuffer(bytes: try await [UInt8](collecting: body, upTo: 64 << 20)) }
+        let response = try await client.executeRequest(uri: request.path ?? "/", method: request.method, headers: request.headerFields, body: bytes)
+        return (response.head, HTTPBody(Array(buffer: response.body)))
     }
 }
 
 /// Serves `sentral` on a free loopback port for the duration of `body`.
-func runServer(_ sentral: ControlPlane, worker: Bool = true, bus: any Bus, rateLimits: RateLimitPolicy = .loadTesting,
+func runServer(_ sentral: ControlPlane, mode: ServerMode = .live, worker: Bool = true, bus: any Bus, rateLimits: RateLimitPolicy = .loadTesting,
                maskin: MaskinPlane? = nil, dns: DNSSyncService? = nil, nett: NettPlane? = nil, configure: (inout ServerConfiguration) -> Void = { _ in },
                _ body: @Sendable @escaping (TestServer) async throws -> Void) async throws {
     var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
@@ -217,6 +258,15 @@ func runServer(_ sentral: ControlPlane, worker: Bool = true, bus: any Bus, rateL
     try await identity.prepare()
     try await identity.bind("user:test-admin", .platformAdmin, by: "test")
     let token = try await identity.issueSession(for: "user:test-admin").accessToken
+    if mode == .router {
+        let app = try DataverketServer.makeApplication(sentral: sentral, identity: identity, maskin: maskin, dns: dns, nett: nett,
+                                                       configuration: configuration, logger: quietLogger, bus: bus, worker: worker)
+        try await app.test(.router) { client in
+            try await body(TestServer(baseURL: "http://router.test", router: client, database: sentral.database, sentral: sentral,
+                                      identity: identity, token: token))
+        }
+        return
+    }
     try await DataverketServer.withRunning(sentral: sentral, identity: identity, maskin: maskin, dns: dns, nett: nett,
                                            configuration: configuration, logger: quietLogger, bus: bus, worker: worker) { port in
         try await body(TestServer(baseURL: "http://127.0.0.1:\(port)", database: sentral.database, sentral: sentral,

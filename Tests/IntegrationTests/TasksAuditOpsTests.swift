@@ -13,6 +13,7 @@ import DataverketTestSupport
 struct TasksAuditOpsTests {
     @Test("deleting a project with environments is a task that removes them first", arguments: Backend.allCases)
     func projectDeleteTask(_ backend: Backend) async throws {
+        // Live: the audit record's source address is the client's socket, which router mode does not have.
         try await withServer(backend) { server in
             let client = server.client
             _ = try await client.createTenant(body: .json(.init(name: "acme"))).created
@@ -59,7 +60,7 @@ struct TasksAuditOpsTests {
 
     @Test("built-in engine tasks through the API: noop succeeds, bad input is refused", arguments: Backend.allCases)
     func builtinTasks(_ backend: Backend) async throws {
-        try await withServer(backend) { server in
+        try await withServer(backend, mode: .router) { server in
             let task = try await server.client.createTask(body: .json(.init(kind: .noop))).accepted.body.json
             #expect(task.kind == "noop" && task.state == .queued)
             var current = task
@@ -79,7 +80,7 @@ struct TasksAuditOpsTests {
 
     @Test("saga-demo through the API: GET shows the saga log; a failing step unwinds; bad input is refused", arguments: Backend.allCases)
     func sagaDemo(_ backend: Backend) async throws {
-        try await withServer(backend) { server in
+        try await withServer(backend, mode: .router) { server in
             func finished(_ id: String) async throws -> Components.Schemas.Task {
                 var task = try await server.client.getTask(path: .init(task: id)).ok.body.json
                 for _ in 0..<200 where ![.succeeded, .failed, .cancelled].contains(task.state) {
@@ -124,7 +125,7 @@ struct TasksAuditOpsTests {
 
     @Test("a queued task is cancelled through the API", arguments: Backend.allCases)
     func cancelThroughAPI(_ backend: Backend) async throws {
-        try await withServer(backend, worker: false) { server in
+        try await withServer(backend, mode: .router, worker: false) { server in
             let client = server.client
             _ = try await client.createTenant(body: .json(.init(name: "acme"))).created
             _ = try await client.createProject(path: .init(tenant: "acme"), body: .json(.init(name: "web"))).created
@@ -139,7 +140,7 @@ struct TasksAuditOpsTests {
 
     @Test("audit filters by resource, actor, action and time", arguments: Backend.allCases)
     func auditFilters(_ backend: Backend) async throws {
-        try await withServer(backend) { server in
+        try await withServer(backend, mode: .router) { server in
             let client = server.client
             let before = Date().addingTimeInterval(-1)
             let tenant = try await client.createTenant(body: .json(.init(name: "acme"))).created.body.json

@@ -9,7 +9,7 @@ import DataverketTestSupport
 struct TenancyAPITests {
     @Test("create, get, list, update and delete tenants, projects and environments", arguments: Backend.allCases)
     func lifecycle(_ backend: Backend) async throws {
-        try await withServer(backend) { server in
+        try await withServer(backend, mode: .router) { server in
             let client = server.client
             let created = try await client.createTenant(body: .json(.init(name: "acme", labels: .init(additionalProperties: ["tier": "gold"])))).created
             #expect(created.headers.eTag == "\"1\"")
@@ -42,7 +42,7 @@ struct TenancyAPITests {
 
     @Test("cursor pagination returns every item once", arguments: Backend.allCases)
     func pagination(_ backend: Backend) async throws {
-        try await withServer(backend) { server in
+        try await withServer(backend, mode: .router) { server in
             let client = server.client
             for index in 0..<7 { _ = try await client.createTenant(body: .json(.init(name: "t\(index)"))).created }
             var seen: [String] = []
@@ -69,7 +69,7 @@ struct TenancyAPITests {
 
     @Test("bad input gets a problem document with the right status and type", arguments: Backend.allCases)
     func problems(_ backend: Backend) async throws {
-        try await withServer(backend) { server in
+        try await withServer(backend, mode: .router) { server in
             _ = try await server.client.createTenant(body: .json(.init(name: "acme"))).created
 
             // 400: not JSON.
@@ -129,7 +129,7 @@ struct TenancyAPITests {
 
     @Test("a tenant with projects cannot be deleted; an empty one can", arguments: Backend.allCases)
     func tenantDeleteConflict(_ backend: Backend) async throws {
-        try await withServer(backend) { server in
+        try await withServer(backend, mode: .router) { server in
             let client = server.client
             _ = try await client.createTenant(body: .json(.init(name: "acme"))).created
             _ = try await client.createProject(path: .init(tenant: "acme"), body: .json(.init(name: "web"))).created
@@ -145,7 +145,7 @@ struct TenancyAPITests {
 
     @Test("Idempotency-Key: a retried create returns the original; a different body is refused", arguments: Backend.allCases)
     func idempotency(_ backend: Backend) async throws {
-        try await withServer(backend) { server in
+        try await withServer(backend, mode: .router) { server in
             let client = server.client
             let first = try await client.createTenant(headers: .init(idempotencyKey: "k-1"), body: .json(.init(name: "acme"))).created.body.json
             let retry = try await client.createTenant(headers: .init(idempotencyKey: "k-1"), body: .json(.init(name: "acme"))).created.body.json
