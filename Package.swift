@@ -378,6 +378,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Sentral's tenancy over the task engine, below HTTP, on both engines.
+        .testTarget(
+            name: "SentralTests",
+            dependencies: ["Sentral", "DataverketTasks", "DataverketStore", "DataverketCore", "DataverketTestSupport"],
+            swiftSettings: strict
+        ),
+        // Identitet below HTTP, on both engines.
+        .testTarget(
+            name: "IdentitetTests",
+            dependencies: [
+                "Identitet", "DataverketTasks", "DataverketStore", "DataverketCore", "DataverketTestSupport",
+                .product(name: "SQLKit", package: "sql-kit"),
+            ],
+            swiftSettings: strict
+        ),
         // The store toolkit's pure parts (paging, cursors).
         .testTarget(
             name: "DataverketStoreTests",

@@ -83,7 +83,7 @@ struct ServiceHealthTests {
         let bus = InProcessBus(logger: quietLogger)
         try await bus.provision()
         let events = try await bus.consumer(ConsumerSpec(stream: .events, name: "health-test-\(backend)", filterSubjects: ["dv.sentral.evt.tenant.>"]))
-        try await withServer(backend, bus: bus) { server in
+        try await withServer(backend, mode: .router, bus: bus) { server in
             let encoder = JSONEncoder()
             encoder.dateEncodingStrategy = .iso8601
             let fresh = Heartbeat(service: "maskin", instance: "m1", version: "1.0.0", datacenter: "osl1")

@@ -274,6 +274,3 @@ func runServer(_ sentral: ControlPlane, mode: ServerMode = .live, worker: Bool =
     }
 }
 
-let testIssuer = "http://dataverket.test"
-
-let testContext = OperationContext(actor: "test:suite", correlationID: "test-correlation")

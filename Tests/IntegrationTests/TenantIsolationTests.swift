@@ -23,7 +23,7 @@ struct TenantIsolationTests {
 
     @Test("tenant A's admin cannot read, list, update or delete anything of tenant B: 404, no existence leak", arguments: Backend.allCases)
     func tenantAdminIsConfined(_ backend: Backend) async throws {
-        try await withServer(backend) { server in
+        try await withServer(backend, mode: .router) { server in
             let (alpha, _, _) = try await Self.seed(server)
             _ = try await server.identity.bind("user:anna", .tenantAdmin, scopeKind: "tenant", scopeID: alpha, by: "test")
             let anna = try await server.token(for: "user:anna", roles: [])
@@ -67,7 +67,7 @@ struct TenantIsolationTests {
 
     @Test("project roles: a project admin sees its tenant and project only; a tenant viewer reads but does not write")
     func projectAndViewerRoles() async throws {
-        try await withServer(.sqlite) { server in
+        try await withServer(.sqlite, mode: .router) { server in
             let (alpha, web, _) = try await Self.seed(server)
             _ = try await server.identity.bind("user:pia", .projectAdmin, scopeKind: "project", scopeID: web, by: "test")
             _ = try await server.identity.bind("user:vic", .viewer, scopeKind: "tenant", scopeID: alpha, by: "test")
