@@ -393,6 +393,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The CLI's own logic (output formats), without a server.
+        .testTarget(
+            name: "DVCommandsTests",
+            dependencies: ["DVCommands", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
         // The store toolkit's pure parts (paging, cursors).
         .testTarget(
             name: "DataverketStoreTests",

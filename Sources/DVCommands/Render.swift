@@ -20,9 +20,10 @@ enum Render {
     }
 
     static func yaml(_ value: some Encodable) throws -> String {
-        // Through JSON so dates and labels render exactly as in `-o json`.
-        let object = try JSONSerialization.jsonObject(with: Data(try json(value).utf8), options: [.fragmentsAllowed])
-        return try Yams.dump(object: object, sortKeys: true)
+        // Through JSON so dates and labels render exactly as in `-o json`; decoded as JSON values (not through
+        // JSONSerialization, whose numbers would print as `1e+0`) so integers stay integers and booleans booleans.
+        let tree = try JSONDecoder().decode(JSONValue.self, from: Data(try json(value).utf8))
+        return try Yams.dump(object: tree.plain, sortKeys: true)
     }
 
     static func table<Row: TableRow>(_ rows: [Row]) -> String {
@@ -126,4 +127,54 @@ extension Components.Schemas.AuditRecord: TableRow {
         return [Render.timestamp(time), actor, action, "\(resource.kind)/\(resource.name ?? resource.id)", versions,
                 sourceAddress ?? "-", correlationId]
     }
+}
+
+/// A JSON document as values: integers, other numbers, booleans, strings, arrays, objects and null, kept apart.
+enum JSONValue: Decodable, Equatable {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Int64.self) {
+            self = .int(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    /// The value as Swift's own types (`Int`, `Bool`, `String`, arrays, dictionaries, `NSNull`; other numbers as
+    /// ``YAMLFloat``), which the YAML writer renders by type.
+    var plain: Any {
+        switch self {
+        case .null: NSNull()
+        case .bool(let value): value
+        case .int(let value): Int(value)
+        case .number(let value): YAMLFloat(value: value)
+        case .string(let value): value
+        case .array(let values): values.map(\.plain)
+        case .object(let values): values.mapValues(\.plain)
+        }
+    }
+}
+
+/// A fractional number written as Swift prints it (`0.5`, not Yams' default `5e-1`).
+struct YAMLFloat: NodeRepresentable {
+    let value: Double
+    func represented() throws -> Node { Node("\(value)", Tag(.float)) }
 }

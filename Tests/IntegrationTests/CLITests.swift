@@ -59,6 +59,7 @@ struct CLITests {
             let decoded = try #require(try Yams.load(yaml: yaml.out) as? [String: Any])
             #expect(decoded["name"] as? String == "prod")
             #expect((decoded["labels"] as? [String: String]) == ["tier": "1"])
+            #expect(decoded["version"] as? Int == 1 && yaml.out.contains("version: 1\n"), "integers print as integers: \(yaml.out)")
 
             let updated = await dv(server, "tenant", "update", "acme", "--label", "tier=gold", "--description", "Acme Corp", "-o", "json")
             #expect(updated.code == 0)
