@@ -253,7 +253,7 @@ let package = Package(
         .target(
             name: "DVCommands",
             dependencies: [
-                "NettIntent",
+                "DataverketCore", "NettIntent",
                 "DataverketClient", "DataverketAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
@@ -396,7 +396,7 @@ let package = Package(
         // The CLI's own logic (output formats), without a server.
         .testTarget(
             name: "DVCommandsTests",
-            dependencies: ["DVCommands", .product(name: "Yams", package: "Yams")],
+            dependencies: ["DVCommands", "DataverketCore", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
         // The store toolkit's pure parts (paging, cursors).

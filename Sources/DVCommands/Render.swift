@@ -1,5 +1,6 @@
 import Foundation
 import DataverketClient
+import DataverketCore
 import Yams
 
 /// A value that can be shown as a table row.
@@ -129,35 +130,7 @@ extension Components.Schemas.AuditRecord: TableRow {
     }
 }
 
-/// A JSON document as values: integers, other numbers, booleans, strings, arrays, objects and null, kept apart.
-enum JSONValue: Decodable, Equatable {
-    case null
-    case bool(Bool)
-    case int(Int64)
-    case number(Double)
-    case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Int64.self) {
-            self = .int(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
-
+extension JSONValue {
     /// The value as Swift's own types (`Int`, `Bool`, `String`, arrays, dictionaries, `NSNull`; other numbers as
     /// ``YAMLFloat``), which the YAML writer renders by type.
     var plain: Any {

@@ -1,3 +1,4 @@
+import DataverketCore
 import Foundation
 
 extension NetworkIntent {
@@ -45,45 +46,12 @@ extension NetworkIntent {
 
     /// An object's fields as `name → value` text: scalars as they are, lists and objects as compact JSON.
     static func fields(of value: some Encodable) -> [String: String] {
-        guard let data = try? JSONEncoder().encode(value), case .object(let object)? = try? JSONDecoder().decode(JSONField.self, from: data) else {
+        guard let data = try? JSONEncoder().encode(value), case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: data) else {
             return [:]
         }
         return object.mapValues { field in
             if case .string(let text) = field { return text }
-            return field.json
-        }
-    }
-}
-
-/// A JSON value, for printing fields in a stable, compact form.
-private indirect enum JSONField: Decodable {
-    case null, bool(Bool), number(Double), string(String), array([JSONField]), object([String: JSONField])
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONField].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONField].self))
-        }
-    }
-
-    var json: String {
-        switch self {
-        case .null: "null"
-        case .bool(let value): value ? "true" : "false"
-        case .number(let value): value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
-        case .string(let value): "\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-        case .array(let items): "[" + items.map(\.json).joined(separator: ",") + "]"
-        case .object(let fields): "{" + fields.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value.json)" }.joined(separator: ",") + "}"
+            return field.compactJSON
         }
     }
 }

@@ -44,7 +44,7 @@ enum Layers {
             api: [],
             client: [api],
             // 7. CLI: the SDK and pure targets only
-            "DVCommands": [client, api, intent],
+            "DVCommands": [client, api, core, intent],
             // Test support: tests and benchmarks only
             "DataverketTestSupport": [core, store],
             // Executables

@@ -1,3 +1,4 @@
+import DataverketCore
 @testable import DVCommands
 import Foundation
 import Testing
