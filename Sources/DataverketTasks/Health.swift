@@ -61,7 +61,7 @@ public struct HeartbeatPublisher: Service {
     }
 }
 
-/// One service's health as Sentral sees it.
+/// One service's health as the control plane sees it.
 public struct ServiceHealth: Sendable, Hashable {
     public var service: String
     /// `healthy`, `degraded` or `down` (no heartbeat for three intervals).
@@ -73,7 +73,7 @@ public struct ServiceHealth: Sendable, Hashable {
     public var detail: String?
 }
 
-/// Sentral's health registry: the latest heartbeat per service and instance, and what follows from it.
+/// The health registry: the latest heartbeat per service and instance, and what follows from it.
 public actor HealthRegistry {
     private var latest: [String: Heartbeat] = [:]
     private let staleAfter: Duration

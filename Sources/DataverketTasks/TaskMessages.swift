@@ -11,7 +11,7 @@ public struct TaskCommand: Codable, Sendable, Hashable {
     public var deadline: Date
 }
 
-/// What a worker reports about a task (`dv.task.evt.<state>`); Sentral projects it onto the task row.
+/// What a worker reports about a task (`dv.task.evt.<state>`); the task projector writes it onto the task row.
 public struct TaskReport: Codable, Sendable, Hashable {
     public var taskID: String
     public var state: TaskState

@@ -10,7 +10,7 @@ import Synchronization
 ///
 /// Per delivery: skip it if this consumer already processed the message (processed-id table); fail it if
 /// past its deadline; check the kind's dependencies against the health registry (hard or reconciliation
-/// down → `blocked`, acked, resumed by Sentral when the dependency returns — no retry storm); run the
+/// down → `blocked`, acked, resumed by the blocked-task resumer when the dependency returns — no retry storm); run the
 /// handler with a timeout, reporting progress and keeping the delivery alive; then settle:
 /// success → `succeeded`; `DependencyBlocked` → `blocked`; a retryable failure → nak with exponential
 /// backoff; the last attempt → dead-lettered with its reason and `failed`. A task given up (permanent
@@ -28,7 +28,7 @@ public struct TaskWorker: Service {
     /// How long a delivery stays unacknowledged before the bus redelivers it (a lost worker's tasks come
     /// back after this); running handlers extend it every third of it.
     public var ackWait: Duration
-    /// Whether the task should still run (not finished, not cancelled); the seam to Sentral.
+    /// Whether the task should still run (not finished, not cancelled); the seam to the task store.
     public let shouldRun: @Sendable (String) async throws -> Bool
     /// A dependency's health: `healthy`, `degraded`, `down`, or nil if never seen.
     public let dependencyStatus: @Sendable (String) async -> String?

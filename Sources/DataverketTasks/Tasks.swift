@@ -88,7 +88,7 @@ public struct TaskFilter: Sendable {
     }
 }
 
-/// Sentral's task store: creation inside a mutation's transaction (with the command for the worker in
+/// The task store: creation inside a mutation's transaction (with the command for the worker in
 /// the outbox), reads, cancellation, and the projection of workers' reports onto the rows.
 public struct Tasks: Sendable {
     public let database: Database
@@ -304,7 +304,7 @@ public struct Tasks: Sendable {
         try await session.first("SELECT \(unsafeRaw: Self.columns) FROM \(session.table("tasks", "tasks")) WHERE id = \(bind: id)").map(Self.decode)
     }
 
-    /// Sentral's notification that a task changed: `dv.sentral.evt.task.<verb>` (workers' reports use
+    /// The engine's notification that a task changed (the subject keeps its historical name): `dv.sentral.evt.task.<verb>` (workers' reports use
     /// `dv.task.evt.<verb>`).
     static func emit(_ session: Session, _ task: TaskRecord, verb: String) async throws {
         let event = CloudEvent(

@@ -14,7 +14,6 @@ import SQLKit
 /// VLAN by VID within its group; an ASN by number within its pool.
 public struct IPAM: Sendable {
     public static let globalVRF = "global"
-    public static var migrations: [Migration] { NettSchema.migrations }
 
     public let database: Database
     public let logger: Logger
