@@ -89,9 +89,29 @@ struct APIHandlers: APIProtocol {
         guard case .json(let body) = input.body else { throw unsupportedBody }
         guard let role = Role(named: body.role.rawValue) else { throw DataverketError.invalid("role", "unknown role") }
         let scopeKind = body.scopeKind?.rawValue ?? "platform"
-        let binding = try await identity.bind(body.subject, role, scopeKind: scopeKind, scopeID: body.scopeId ?? (scopeKind == "platform" ? "*" : ""),
+        let scopeID = try await resolveScope(scopeKind, body.scopeId)
+        let binding = try await identity.bind(body.subject, role, scopeKind: scopeKind, scopeID: scopeID,
                                               by: scope.actor, audit: scope.operation())
         return .created(.init(body: .json(.init(binding))))
+    }
+
+    /// The scope a binding names, as the ID it is stored under: a tenant by ID or name, a project by ID; one that
+    /// does not exist is 404 (a binding to it would grant nothing). Identitet checks the shape; tenancy is
+    /// Sentral's, so the server — which wires both — resolves it.
+    func resolveScope(_ kind: String, _ reference: String?) async throws -> String {
+        guard let reference, !reference.isEmpty else { return kind == "platform" ? "*" : "" }
+        switch kind {
+        case "tenant":
+            guard reference.utf8.count <= 64 else { return reference }
+            return try await sentral.tenancy.getTenant(reference).fields.id
+        case "project":
+            guard ResourceID.looksLikeID(reference) else {
+                throw DataverketError.invalid("scopeId", "a project binding names the project by its id (project names are unique only within a tenant)")
+            }
+            return try await sentral.tenancy.project(id: reference).fields.id
+        default:
+            return reference
+        }
     }
 
     func deleteRoleBinding(_ input: Operations.DeleteRoleBinding.Input) async throws -> Operations.DeleteRoleBinding.Output {

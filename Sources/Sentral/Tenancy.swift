@@ -120,6 +120,20 @@ public struct Tenancy: Sendable {
         }
     }
 
+    /// A project by its ID alone (project names are unique only within their tenant).
+    public func project(id: String) async throws -> Project {
+        try await database.read { session in
+            guard ResourceID.looksLikeID(id), let row = try await session.first("""
+                SELECT \(unsafeRaw: ResourceFields.columns("p")), p.phase, p.tenant_id, t.name AS tenant_name
+                FROM \(session.table("tenancy", "projects")) p JOIN \(session.table("tenancy", "tenants")) t ON t.id = p.tenant_id
+                WHERE p.id = \(bind: id)
+                """) else { throw DataverketError.notFound("project", id) }
+            return Project(fields: try ResourceFields(row: row), tenantID: try row.decode(column: "tenant_id", as: String.self),
+                           tenantName: try row.decode(column: "tenant_name", as: String.self),
+                           phase: try row.decode(column: "phase", as: String.self))
+        }
+    }
+
     public func getProject(tenant: String, _ ref: String) async throws -> Project {
         try await database.read { session in
             try await findProject(session, tenant: try await findTenant(session, tenant), ref)

@@ -230,6 +230,11 @@ struct CLITests {
             let id = try #require(try await server.client.listRoleBindings(query: .init(subject: "sa:deployer")).ok.body.json.items.first?.id)
             #expect(await dvid("role", "unbind", id).code == 0)
             #expect(await dvid("role", "unbind", id).code == 1)
+            // A scope that does not exist grants nothing: refused (issue 16 §10), by name or id.
+            let ghost = await dvid("role", "bind", "sa:deployer", "tenant-admin", "--tenant", "ta")
+            #expect(ghost.code == 1 && ghost.err.contains("404") && ghost.err.contains("ta"), "\(ghost.err)")
+            _ = await run(DVCommand.self, ["tenant", "create", "real", "--server", server.baseURL, "--token", server.token])
+            #expect(await dvid("role", "bind", "sa:deployer", "tenant-admin", "--tenant", "real").code == 0)
 
             #expect(await dvid("role", "bind", "user:x", "superuser").code == 64)
             #expect(await dvid("role", "bind", "user:x", "viewer", "--tenant", "a", "--project", "b").code == 64)

@@ -220,9 +220,23 @@ struct ServiceAccountTests {
             let bound = try await server.client.createRoleBinding(body: .json(.init(subject: "user:ola", role: ._operator))).created.body.json
             let again = try await server.client.createRoleBinding(body: .json(.init(subject: "user:ola", role: ._operator))).created.body.json
             #expect(again.id == bound.id, "binding twice is a no-op")
+            // A tenant scope by name is stored under the tenant's id; a scope that does not exist is refused.
+            let shop = try await server.sentral.tenancy.createTenant(.init(name: "shop"), context: testContext).0
             let scoped = try await server.client.createRoleBinding(body: .json(.init(
-                subject: "group:shop", role: .tenantAdmin, scopeKind: .tenant, scopeId: "ten_01"))).created.body.json
-            #expect(scoped.scopeKind == .tenant && scoped.scopeId == "ten_01")
+                subject: "group:shop", role: .tenantAdmin, scopeKind: .tenant, scopeId: "shop"))).created.body.json
+            #expect(scoped.scopeKind == .tenant && scoped.scopeId == shop.fields.id)
+            #expect(try await server.client.createRoleBinding(body: .json(.init(
+                subject: "group:shop", role: .tenantAdmin, scopeKind: .tenant, scopeId: shop.fields.id))).created.body.json.id == scoped.id)
+            let unknownTenant = try await server.raw(.POST, "/v1/identity/role-bindings",
+                                                     body: #"{"subject":"sa:x","role":"tenant-admin","scopeKind":"tenant","scopeId":"ta"}"#)
+            #expect(unknownTenant.status == 404, "\(unknownTenant.body)")
+            let unknownProject = try await server.raw(.POST, "/v1/identity/role-bindings",
+                                                      body: #"{"subject":"sa:x","role":"project-admin","scopeKind":"project","scopeId":"prj_01M98CFGA89KNPWXBW139QQ8QT"}"#)
+            #expect(unknownProject.status == 404)
+            let projectByName = try await server.raw(.POST, "/v1/identity/role-bindings",
+                                                     body: #"{"subject":"sa:x","role":"project-admin","scopeKind":"project","scopeId":"web"}"#)
+            #expect(projectByName.status == 422 && projectByName.body.contains("by its id"), "\(projectByName.body)")
+            #expect(try await server.client.listRoleBindings(query: .init(subject: "sa:x")).ok.body.json.items.isEmpty, "nothing bound")
             let olas = try await server.client.listRoleBindings(query: .init(subject: "user:ola")).ok.body.json.items
             #expect(olas.map(\.role) == ["operator"])
 
@@ -241,7 +255,7 @@ struct ServiceAccountTests {
             #expect(try await server.raw(.POST, "/v1/identity/role-bindings", body: #"{"subject":"user:otto","role":"platform-admin"}"#,
                                          headers: ["Authorization": "Bearer \(operatorToken)"]).status == 403, "no self-promotion")
             let audit = try await server.client.listAudit().ok.body.json.items.map(\.action)
-            #expect(audit.filter { $0 == "role.bind" }.count == 3)
+            #expect(audit.filter { $0 == "role.bind" }.count == 4, "each bind call, no-ops included, and none of the refused")
             #expect(audit.contains("role.unbind"))
         }
     }

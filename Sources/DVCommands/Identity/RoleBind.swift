@@ -1,13 +1,13 @@
 import ArgumentParser
 import DataverketClient
 
-/// `dvid role bind SUBJECT ROLE [--tenant ID | --project ID]`
+/// `dvid role bind SUBJECT ROLE [--tenant ID|NAME | --project ID]`
 struct RoleBind: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bind", abstract: "Bind a role to a subject (platform scope unless --tenant/--project).")
     @Argument(help: "user:NAME, group:NAME, sa:NAME or service:NAME.") var subject: String
     @Argument(help: "platform-admin, operator, tenant-admin, project-admin, member or viewer.") var role: String
-    @Option(help: "Tenant id: bind at tenant scope.") var tenant: String?
-    @Option(help: "Project id: bind at project scope.") var project: String?
+    @Option(help: "Tenant id or name: bind at tenant scope (it must exist).") var tenant: String?
+    @Option(help: "Project id: bind at project scope (it must exist).") var project: String?
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
