@@ -201,11 +201,13 @@ enum Baseline {
             }
         }
         let duplicates = try await database.read { session in
-            var query: SQLQueryString = "SELECT COUNT(*) AS n FROM bench_allocations WHERE pool LIKE "
+            // Counted from the stored rows, as for IPAM: rows minus distinct (pool, slot).
+            var query: SQLQueryString = "SELECT COUNT(*) AS n, COUNT(DISTINCT pool || ':' || CAST(slot AS TEXT)) AS d FROM bench_allocations WHERE pool LIKE "
             query.appendInterpolation(bind: "\(run)-%")
-            let count = try await session.first(query).map { try $0.decode(column: "n", as: Int.self) } ?? 0
+            guard let row = try await session.first(query) else { throw DataverketError(.internal, "no baseline rows") }
+            let count = try row.decode(column: "n", as: Int.self), distinct = try row.decode(column: "d", as: Int.self)
             guard count == allocations else { throw DataverketError(.internal, "\(count) baseline rows stored, \(allocations) allocated") }
-            return 0 // (pool, slot) is the primary key: a duplicate cannot be stored
+            return count - distinct
         }
         return (measurement, duplicates)
     }
