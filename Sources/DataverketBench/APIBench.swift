@@ -52,7 +52,7 @@ struct APIBench: AsyncParsableCommand {
         let requests = self.requests
         let concurrency = self.concurrency
         try await database.transaction { session in
-            try await session.run("CREATE TABLE IF NOT EXISTS bench_raw (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, name TEXT NOT NULL, labels TEXT NOT NULL, version BIGINT NOT NULL, created_at BIGINT NOT NULL)")
+            try await session.run("CREATE TABLE IF NOT EXISTS bench_raw (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, name TEXT NOT NULL, labels TEXT NOT NULL, version BIGINT NOT NULL, created_at BIGINT NOT NULL, UNIQUE (tenant_id, name))")
         }
         let bus = InProcessBus(logger: logger)
         try await bus.provision()
