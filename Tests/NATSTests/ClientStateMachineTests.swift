@@ -636,8 +636,8 @@ final class ManualClock: Clock, Sendable {
     }
 }
 
-/// Polls `condition` (real time) until it holds or `timeout` passes.
-private func eventually(timeout: Duration = .seconds(5), _ condition: () async -> Bool) async -> Bool {
+/// Polls `condition` (real time) until it holds or `timeout` passes (generous: a busy machine schedules late).
+private func eventually(timeout: Duration = .seconds(30), _ condition: () async -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if await condition() { return true }
