@@ -53,7 +53,7 @@ let package = Package(
         // Identifiers, names, errors, the event envelope, the operation context, cross-service contracts.
         .target(
             name: "DataverketCore",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
+            dependencies: [.product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
         // The network intent, its verifier, diff, fabric generator and renderers: pure, shared by Nett and the CLI.

@@ -38,13 +38,16 @@ public struct SiteSource: Sendable, Hashable, Codable {
 public struct SourceLocation: Sendable, Hashable, Codable, CustomStringConvertible {
     public var file: String
     public var line: Int
+    /// Set for syntax errors, which point into a line.
+    public var column: Int?
 
-    public init(file: String, line: Int) {
+    public init(file: String, line: Int, column: Int? = nil) {
         self.file = file
         self.line = line
+        self.column = column
     }
 
-    public var description: String { "\(file):\(line)" }
+    public var description: String { "\(file):\(line)" + (column.map { ":\($0)" } ?? "") }
 }
 
 /// Where an object and each of its fields were declared.
@@ -140,14 +143,19 @@ final class SiteParser {
         file = source.name
         var documents: [Node] = []
         do {
+            // Bounded first (size, depth, alias expansion), so composing cannot run away.
+            try YAMLGuard.check(source.text)
             var sequence = try Yams.compose_all(yaml: source.text)
             while let node = sequence.next() { documents.append(node) }
             if let error = sequence.error { throw error }
-        } catch let error as YamlError {
-            issues.append(SiteIssue(SourceLocation(file: file, line: Self.line(of: error)), "not valid YAML: \(Self.problem(error))"))
+        } catch let problem as YAMLGuard.Problem {
+            issues.append(SiteIssue(SourceLocation(file: file, line: problem.position?.line ?? 1, column: problem.position?.column),
+                                    problem.code == .syntax ? "not valid YAML: \(problem.message)" : problem.message))
             return
         } catch {
-            issues.append(SiteIssue(SourceLocation(file: file, line: 0), "not valid YAML: \(error)"))
+            let problem = YAMLGuard.problem(composing: error, text: source.text)
+            issues.append(SiteIssue(SourceLocation(file: file, line: problem.position?.line ?? 1, column: problem.position?.column),
+                                    "not valid YAML: \(problem.message)"))
             return
         }
         for document in documents {
@@ -159,20 +167,6 @@ final class SiteParser {
             for node in top.list("racks") { rack(node) }
             for node in top.list("devices") { device(node) }
             for node in top.list("links") { link(node) }
-        }
-    }
-
-    static func line(of error: YamlError) -> Int {
-        switch error {
-        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): mark.line
-        default: 0
-        }
-    }
-
-    static func problem(_ error: YamlError) -> String {
-        switch error {
-        case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _): problem
-        default: "\(error)"
         }
     }
 

@@ -496,10 +496,16 @@ public enum IntentVerifier {
 extension NetworkIntent {
     /// Decodes an intent from YAML (or JSON, which is YAML), with the field path of the first problem in the error.
     public static func load(yaml text: String, source: String = "intent") throws(DataverketError) -> NetworkIntent {
-        guard text.utf8.count <= 16 << 20 else { throw DataverketError(.payloadTooLarge, "\(source) is larger than 16 MiB") }
         do {
+            // Bounded first (size, depth, alias expansion), so decoding cannot run away.
+            try YAMLGuard.check(text)
             return try YAMLDecoder().decode(NetworkIntent.self, from: text)
+        } catch let problem as YAMLGuard.Problem {
+            throw problem.error(source: source)
         } catch let error as DecodingError {
+            if case .dataCorrupted(let context) = error, context.underlyingError is YamlError {
+                throw DataverketError.invalid(source, "not valid YAML: \(YAMLGuard.problem(composing: error, text: text))")
+            }
             let context: DecodingError.Context? = switch error {
             case .keyNotFound(_, let context), .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context): context
             @unknown default: nil
@@ -509,7 +515,7 @@ extension NetworkIntent {
             if case .keyNotFound(let key, _) = error { detail = "'\(key.stringValue)' is missing" }
             throw DataverketError.invalid(source, "\(path.isEmpty ? "" : path.trimmingCharacters(in: ["."]) + ": ")\(detail)")
         } catch {
-            throw DataverketError.invalid(source, "not valid YAML: \(error)")
+            throw DataverketError.invalid(source, "not valid YAML: \(YAMLGuard.problem(composing: error, text: text))")
         }
     }
 }

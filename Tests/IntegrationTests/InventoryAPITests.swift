@@ -217,6 +217,21 @@ struct InventoryAPITests {
             let notYAML = try await server.raw(.POST, "/v1/inventory/apply", body: #"{"files": [{"name": "x.yaml", "content": "{{{"}]}"#)
             #expect(notYAML.status == 422)
             #expect(try server.problem(notYAML)["errors"] != nil)
+            // Two billion-laughs files at once (a 528-byte alias bomb used as a key) are refused, and the server
+            // still answers: the YAML is bounded before it is composed.
+            var laughs = "a: &l0 [lol]\n"
+            for level in 1...9 {
+                laughs += "b\(level): &l\(level) [" + Array(repeating: "*l\(level - 1)", count: 10).joined(separator: ",") + "]\n"
+            }
+            laughs += "? *l9\n: 1\n"
+            let bomb = try String(decoding: JSONSerialization.data(withJSONObject: ["files": [["name": "l.yaml", "content": laughs]]]), as: UTF8.self)
+            async let first = server.raw(.POST, "/v1/inventory/apply", body: bomb)
+            async let second = server.raw(.POST, "/v1/inventory/apply", body: bomb)
+            for refused in try await [first, second] {
+                #expect(refused.status == 422)
+                #expect(refused.body.contains("aliases expand to more than"), "\(refused.body)")
+            }
+            #expect(try await server.raw(.GET, "/healthz").status == 200)
             #expect(try await server.raw(.GET, "/v1/inventory/devices?role=wizard").status == 400)
             #expect(try await server.raw(.GET, "/v1/inventory/devices?limit=5000").status == 422)
             #expect(try await server.raw(.GET, "/v1/inventory/export?kind=spaceship").status == 422)

@@ -215,6 +215,36 @@ struct SiteFileTests {
         #expect(issues.first?.message.hasPrefix("not valid YAML") == true)
     }
 
+    @Test("parse errors name line and column and quote at most that line: duplicate keys, NUL, control characters")
+    func parseErrorPlaces() {
+        let tail = String(repeating: "# filler line\n", count: 40)
+        for (text, line, fragment) in [
+            ("datacenters:\n  - name: osl1\n    name: osl2\n" + tail, 2, "duplicate key 'name'"),
+            ("datacenters:\n  - name: os\u{0}l1\n" + tail, 2, "control characters are not allowed"),
+            ("datacenters:\n  - name: osl1\n  - name: x\u{1b}y\n" + tail, 3, "control characters are not allowed"),
+        ] {
+            let (_, issues) = SiteFile.check([SiteSource(name: "p.yaml", text: text)])
+            #expect(issues.count == 1, "\(issues)")
+            #expect(issues.first?.location?.line == line, "\(issues)")
+            #expect(issues.first?.location?.column != nil, "\(issues)")
+            #expect(issues.first?.description.contains(fragment) == true, "\(issues)")
+            #expect(issues.first?.description.contains("filler") == false, "quotes more than its line: \(issues)")
+        }
+    }
+
+    @Test("a billion-laughs key in a site file is refused at once, not composed")
+    func aliasBomb() {
+        var text = "a: &l0 [lol]\n"
+        for level in 1...9 {
+            text += "b\(level): &l\(level) [" + Array(repeating: "*l\(level - 1)", count: 10).joined(separator: ",") + "]\n"
+        }
+        text += "? *l9\n: 1\n"
+        let (_, issues) = SiteFile.check([SiteSource(name: "laughs.yaml", text: text)])
+        #expect(issues.count == 1)
+        #expect(issues.first?.description.hasPrefix("laughs.yaml:5:") == true, "\(issues)")
+        #expect(issues.first?.message.contains("aliases expand to more than") == true, "\(issues)")
+    }
+
     @Test("an unknown top-level key, a duplicate MAC and a non-PDU power feed are reported")
     func moreErrors() throws {
         var text = baseSite.replacingOccurrences(of: "      - { name: swp2 }", with: "      - { name: swp2, mac: \"AA-BB-CC-00-00-01\" }")

@@ -156,6 +156,29 @@ struct IntentTests {
         #expect(Set(Self.codes(bad)) == ["malformed-prefix", "duplicate-vlan", "unknown-role", "unknown-network", "malformed-rule"])
     }
 
+    @Test("hostile intents are refused before decoding: alias bombs, deep nesting, duplicate keys with their line")
+    func hostile() {
+        var laughs = "datacenter: &l0 [lol]\n"
+        for level in 1...9 {
+            laughs += "x\(level): &l\(level) [" + Array(repeating: "*l\(level - 1)", count: 10).joined(separator: ",") + "]\n"
+        }
+        laughs += "networks: *l9\n"
+        for (text, fragment) in [
+            (laughs, "n.yaml: line 5, column"),
+            ("datacenter: osl1\nnetworks: " + String(repeating: "[", count: 50_000), "nest too deep"),
+            ("datacenter: osl1\njurisdiction: NO\ndatacenter: osl2\nnetworks: []\n", "duplicate key 'datacenter'"),
+        ] {
+            do {
+                _ = try NetworkIntent.load(yaml: text, source: "n.yaml")
+                Issue.record("accepted \(text.prefix(40))")
+            } catch {
+                #expect(error.code == .invalidArgument)
+                #expect(error.message.contains(fragment), "\(error.message)")
+                #expect(error.message.count < 300, "\(error.message)")
+            }
+        }
+    }
+
     @Test("a generated 50-switch fabric with 500 networks verifies")
     func generatedFabric() {
         let intent = FabricGenerator.fabric(switches: 50, networks: 500)

@@ -1,0 +1,222 @@
+import CYaml
+import Yams
+
+/// Bounds a YAML (or JSON) text before anything composes it into a tree.
+///
+/// Composing YAML is not linear in its size: an alias repeats its anchor's whole node, so 500 bytes of
+/// nested aliases ("billion laughs") expand to 10⁹ nodes, and a key that is such an alias is hashed in full by
+/// the duplicate-key check. Nesting is recursive in every composer, so 100,000 `[` overflow the stack. The
+/// guard streams the text through libyaml's event parser once — linear in its bytes, no tree — and refuses it
+/// when it is larger, deeper, or expands further through aliases than the limits allow. Its syntax errors
+/// name their line and column and quote at most that line.
+public enum YAMLGuard {
+    public struct Limits: Sendable, Hashable {
+        /// Bytes of text.
+        public var maxBytes: Int
+        /// Nesting of sequences and mappings.
+        public var maxDepth: Int
+        /// Nodes that aliases may add by repeating their anchors, beyond the ones written out: the larger of
+        /// this and the number of nodes written out (aliases may at most double a document).
+        public var aliasExpansionAllowance: Int
+
+        public init(maxBytes: Int = 16 << 20, maxDepth: Int = 64, aliasExpansionAllowance: Int = 10_000) {
+            self.maxBytes = maxBytes
+            self.maxDepth = maxDepth
+            self.aliasExpansionAllowance = aliasExpansionAllowance
+        }
+
+        public static let `default` = Limits()
+    }
+
+    /// A place in the text: 1-based line and column.
+    public struct Position: Sendable, Hashable, CustomStringConvertible {
+        public var line: Int
+        public var column: Int
+        public init(line: Int, column: Int) {
+            self.line = line
+            self.column = column
+        }
+        public var description: String { "line \(line), column \(column)" }
+    }
+
+    /// Why a text was refused: a message that names the place and quotes at most its line.
+    public struct Problem: Error, Sendable, Hashable, CustomStringConvertible {
+        public enum Code: String, Sendable, Hashable {
+            case syntax, tooLarge = "too-large", tooDeep = "too-deep", aliasExpansion = "alias-expansion"
+        }
+        public var code: Code
+        public var position: Position?
+        public var message: String
+        public init(_ code: Code, at position: Position?, _ message: String) {
+            self.code = code
+            self.position = position
+            self.message = message
+        }
+        public var description: String { position.map { "\($0): \(message)" } ?? message }
+
+        /// As the error every API and CLI answer carries: too large is 413, the rest 422.
+        public func error(source: String) -> DataverketError {
+            code == .tooLarge
+                ? DataverketError(.payloadTooLarge, "\(source): \(description)")
+                : DataverketError.invalid(source, description)
+        }
+    }
+
+    /// Refuses `text` if it breaks `limits` or is not well-formed YAML.
+    public static func check(_ text: String, limits: Limits = .default) throws(Problem) {
+        let bytes = Array(text.utf8)
+        guard bytes.count <= limits.maxBytes else {
+            throw Problem(.tooLarge, at: nil, "the text is \(bytes.count) bytes; at most \(limits.maxBytes) are accepted")
+        }
+        var scanner = Scanner(limits: limits)
+        var parser = yaml_parser_t()
+        guard yaml_parser_initialize(&parser) == 1 else { throw Problem(.syntax, at: nil, "the YAML parser could not start") }
+        defer { yaml_parser_delete(&parser) }
+        try bytes.withUnsafeBufferPointer { (buffer) throws(Problem) in
+            yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
+            var event = yaml_event_t()
+            // Each round consumes input or ends the stream, so the loop is bounded by the text's length.
+            while true {
+                guard yaml_parser_parse(&parser, &event) == 1 else { throw syntaxProblem(parser, bytes) }
+                defer { yaml_event_delete(&event) }
+                let position = Position(line: event.start_mark.line + 1, column: event.start_mark.column + 1)
+                switch event.type {
+                case YAML_STREAM_END_EVENT:
+                    return
+                case YAML_SCALAR_EVENT:
+                    scanner.scalar(anchor: name(event.data.scalar.anchor))
+                case YAML_ALIAS_EVENT:
+                    try scanner.alias(name(event.data.alias.anchor) ?? "", at: position)
+                case YAML_SEQUENCE_START_EVENT:
+                    try scanner.open(anchor: name(event.data.sequence_start.anchor), at: position)
+                case YAML_MAPPING_START_EVENT:
+                    try scanner.open(anchor: name(event.data.mapping_start.anchor), at: position)
+                case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
+                    scanner.close()
+                default:
+                    continue
+                }
+            }
+        }
+    }
+
+    /// Node counting: each node is 1 plus its children; an alias counts as its anchor's whole node.
+    struct Scanner {
+        let limits: Limits
+        var sizes: [String: Int] = [:]
+        var open: [(anchor: String?, size: Int)] = []
+        var written = 0
+        var expanded = 0
+
+        init(limits: Limits) { self.limits = limits }
+
+        mutating func scalar(anchor: String?) {
+            written += 1
+            finish(size: 1, anchor: anchor)
+        }
+
+        mutating func alias(_ anchor: String, at position: Position) throws(Problem) {
+            let size = sizes[anchor] ?? 1
+            expanded += size
+            let allowed = max(limits.aliasExpansionAllowance, written)
+            guard expanded <= allowed else {
+                throw Problem(.aliasExpansion, at: position,
+                              "aliases expand to more than \(allowed) nodes (the alias *\(anchor.prefix(64)) repeats \(size)); write the data out instead")
+            }
+            finish(size: size, anchor: nil)
+        }
+
+        mutating func open(anchor: String?, at position: Position) throws(Problem) {
+            guard open.count < limits.maxDepth else {
+                throw Problem(.tooDeep, at: position, "sequences and mappings nest deeper than \(limits.maxDepth) levels")
+            }
+            written += 1
+            open.append((anchor, 1))
+        }
+
+        mutating func close() {
+            guard let node = open.popLast() else { return }
+            finish(size: node.size, anchor: node.anchor)
+        }
+
+        private mutating func finish(size: Int, anchor: String?) {
+            if let anchor { sizes[anchor] = size }
+            if !open.isEmpty { open[open.count - 1].size = min(open[open.count - 1].size + size, Int.max / 2) }
+        }
+    }
+
+    private static func name(_ pointer: UnsafeMutablePointer<yaml_char_t>?) -> String? {
+        pointer.map { String(cString: $0) }
+    }
+
+    private static func syntaxProblem(_ parser: yaml_parser_t, _ bytes: [UInt8]) -> Problem {
+        let problem = parser.problem.map { String(cString: $0) } ?? "not valid YAML"
+        let position: Position
+        if parser.error == YAML_READER_ERROR {
+            position = self.position(ofByte: parser.problem_offset, in: bytes)
+        } else {
+            position = Position(line: parser.problem_mark.line + 1, column: parser.problem_mark.column + 1)
+        }
+        var message = problem
+        if parser.error == YAML_READER_ERROR, parser.problem_value >= 0 {
+            message += " (byte 0x" + String(UInt32(bitPattern: parser.problem_value), radix: 16) + ")"
+        }
+        if let context = parser.context.map({ String(cString: $0) }) { message = "\(problem) \(context)" }
+        // libyaml bounds flow nesting (`[[[[…`) itself, before it emits the events counted here.
+        if problem.hasPrefix("Maximum nesting level") {
+            return Problem(.tooDeep, at: position, "sequences and mappings nest too deep")
+        }
+        return Problem(.syntax, at: position, message + quote(line: position.line, in: bytes))
+    }
+
+    /// The 1-based line and column (in characters) of a byte offset.
+    public static func position(ofByte offset: Int, in bytes: [UInt8]) -> Position {
+        let end = min(max(offset, 0), bytes.count)
+        var line = 1, lineStart = 0
+        for index in 0..<end where bytes[index] == UInt8(ascii: "\n") {
+            line += 1
+            lineStart = index + 1
+        }
+        let column = String(decoding: bytes[lineStart..<end], as: UTF8.self).count + 1
+        return Position(line: line, column: column)
+    }
+
+    /// `: "…"` quoting the line (at most 120 characters, control characters escaped), or nothing.
+    public static func quote(line: Int, in bytes: [UInt8]) -> String {
+        let lines = bytes.split(separator: UInt8(ascii: "\n"), maxSplits: line, omittingEmptySubsequences: false)
+        guard line >= 1, line <= lines.count else { return "" }
+        let text = String(decoding: lines[line - 1], as: UTF8.self)
+        let shown = text.unicodeScalars.prefix(120).map { $0.value < 0x20 || $0.value == 0x7f ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
+        guard !shown.allSatisfy({ $0 == " " || $0 == "\t" }) else { return "" }
+        return ": \"\(shown)\(text.unicodeScalars.count > 120 ? "…" : "")\""
+    }
+}
+
+extension YAMLGuard {
+    /// A composer's error (Yams) as a problem with a place and a short message: Yams' own descriptions quote
+    /// the whole text, and its duplicate-key error has no line of its own.
+    public static func problem(composing error: any Error, text: String) -> Problem {
+        let bytes = Array(text.utf8)
+        func at(_ mark: Mark, _ message: String) -> Problem {
+            Problem(.syntax, at: Position(line: mark.line, column: mark.column), message + quote(line: mark.line, in: bytes))
+        }
+        if let error = error as? DecodingError, case .dataCorrupted(let context) = error, let underlying = context.underlyingError {
+            return problem(composing: underlying, text: text)
+        }
+        guard let error = error as? YamlError else { return Problem(.syntax, at: nil, String("\(error)".prefix(200))) }
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            return at(mark, problem)
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let keys = duplicates.prefix(5).map { "'\($0.prefix(64))'" }.joined(separator: ", ")
+            return at(context.mark, "duplicate key \(keys) in one mapping")
+        case .reader(let problem, let offset, _, _):
+            // Yams counts the offset in characters.
+            let prefix = offset.map { String(text.prefix($0)).utf8.count } ?? 0
+            let position = self.position(ofByte: prefix, in: bytes)
+            return Problem(.syntax, at: position, problem + quote(line: position.line, in: bytes))
+        default:
+            return Problem(.syntax, at: nil, String("\(error)".prefix(200)))
+        }
+    }
+}
