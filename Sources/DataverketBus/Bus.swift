@@ -1,5 +1,6 @@
 import DataverketCore
 import Foundation
+import Logging
 
 /// The command/event backbone (DESIGN.md "Bus"): NATS JetStream in production, in-process when embedded.
 /// Both implementations pass the same conformance suite (Tests/DataverketBusTests).
@@ -149,15 +150,66 @@ public struct BusDelivery: Sendable {
 
 extension Bus {
     /// Moves a delivery that failed for good to `DV_DLQ` (subject `dv.dlq.<original subject>`) with the
-    /// reason and attempt count in headers, then terminates it so it is never redelivered.
+    /// reason and attempt count in headers, then terminates it so it is never redelivered. The dead letter does
+    /// not depend on the poison message's headers or size: transport headers (`Nats-*`, such as
+    /// `Nats-Expected-Stream`, which would refuse the DLQ publish) are dropped, the other headers are bounded,
+    /// and a body over `DeadLetter.maxBody` is cut to that size (its full size in `Dv-Original-Bytes`). The
+    /// original is terminated only after the DLQ confirmed the publish; if the publish fails this throws and
+    /// the delivery stays unsettled (redelivered), so nothing is lost.
     public func deadLetter(_ delivery: BusDelivery, reason: String) async throws {
-        var message = delivery.message
-        message.headers["Dv-Dead-Letter-Reason"] = String(reason.prefix(1024))
-        message.headers["Dv-Original-Subject"] = message.subject
-        message.headers["Dv-Attempts"] = String(delivery.attempt)
-        message.subject = "dv.dlq." + message.subject
-        message.id = "dlq-" + message.id
-        try await publish(message)
+        try await publish(DeadLetter.message(for: delivery, reason: reason))
         try await delivery.term()
+    }
+}
+
+extension Bus {
+    /// Dead-letters a delivery and logs it once the DLQ confirmed it; if that fails, logs why and leaves the
+    /// delivery for redelivery (nak after `retry`), where the next attempt dead-letters again.
+    public func deadLetterOrRetry(_ delivery: BusDelivery, reason: String, retry: Duration = .seconds(5), logger: Logger) async {
+        let metadata: Logger.Metadata = ["subject": "\(delivery.message.subject)", "message_id": "\(delivery.message.id)",
+                                         "attempt": "\(delivery.attempt)", "reason": "\(reason)"]
+        do {
+            try await deadLetter(delivery, reason: reason)
+            logger.error("message dead-lettered", metadata: metadata)
+        } catch {
+            var metadata = metadata
+            metadata["error"] = "\(error)"
+            logger.error("dead-lettering failed; the message stays and is redelivered", metadata: metadata)
+            try? await delivery.nak(delay: retry)
+        }
+    }
+}
+
+/// What `Bus.deadLetter` publishes.
+public enum DeadLetter {
+    /// Bytes of the original body kept in a dead letter.
+    public static let maxBody = 64 << 10
+    /// Original headers kept (beyond the dead letter's own), and the bytes of each value.
+    static let maxHeaders = 32
+    static let maxHeaderValue = 1024
+
+    public static func message(for delivery: BusDelivery, reason: String) -> BusMessage {
+        let original = delivery.message
+        var headers: [String: String] = [:]
+        for name in original.headers.keys.sorted() where headers.count < maxHeaders {
+            guard !name.lowercased().hasPrefix("nats-"), !name.hasPrefix("Dv-Dead-Letter-"), name.utf8.count <= 128,
+                  let value = original.headers[name] else { continue }
+            headers[name] = clip(value, maxHeaderValue)
+        }
+        headers["Dv-Dead-Letter-Reason"] = String(clip(reason, 1024).map { $0 == "\r" || $0 == "\n" || $0 == "\r\n" ? " " : $0 })
+        headers["Dv-Original-Subject"] = original.subject
+        headers["Dv-Original-Id"] = clip(original.id, 256)
+        headers["Dv-Attempts"] = String(delivery.attempt)
+        var payload = original.payload
+        if payload.count > maxBody {
+            headers["Dv-Original-Bytes"] = String(payload.count)
+            payload = Array(payload.prefix(maxBody))
+        }
+        return BusMessage(subject: "dv.dlq." + original.subject, id: "dlq-" + clip(original.id, 256),
+                          payload: payload, headers: headers)
+    }
+
+    private static func clip(_ text: String, _ bytes: Int) -> String {
+        String(decoding: text.utf8.prefix(bytes), as: UTF8.self)
     }
 }

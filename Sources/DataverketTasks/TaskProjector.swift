@@ -45,12 +45,11 @@ public struct TaskProjector: Service {
             try await tasks.apply(report)
             try await delivery.ack()
         } catch let error as DecodingError {
-            logger.error("undecodable task report dead-lettered", metadata: ["error": "\(error)"])
-            try? await bus.deadLetter(delivery, reason: "undecodable task report: \(error)")
+            await bus.deadLetterOrRetry(delivery, reason: "undecodable task report: \(error)", logger: logger)
         } catch {
             logger.warning("projecting a task report failed; it will be redelivered", metadata: ["error": "\(error)"])
             if delivery.isLastAttempt {
-                try? await bus.deadLetter(delivery, reason: "projection failed: \(error)")
+                await bus.deadLetterOrRetry(delivery, reason: "projection failed: \(error)", logger: logger)
             } else {
                 try? await delivery.nak(delay: .seconds(1))
             }

@@ -113,8 +113,7 @@ public struct TaskWorker: Service {
             decoder.dateDecodingStrategy = .iso8601
             command = try decoder.decode(TaskCommand.self, from: Data(event.data.text.utf8))
         } catch {
-            logger.error("undecodable command dead-lettered", metadata: ["subject": "\(delivery.message.subject)", "error": "\(error)"])
-            try? await bus.deadLetter(delivery, reason: "undecodable command: \(error)")
+            await bus.deadLetterOrRetry(delivery, reason: "undecodable command: \(error)", logger: logger)
             return
         }
         let task = command.task

@@ -238,6 +238,38 @@ struct BusConformanceTests {
         }
     }
 
+    /// Poison that the old dead-lettering could not move (it copied every header and the whole body): a
+    /// command carrying `Nats-Expected-Stream: DV_CMD`, and one a few bytes under the server's maximum payload.
+    @Test(arguments: BusKind.allCases)
+    func poisonIsDeadLetteredWhateverItsHeadersAndSize(kind: BusKind) async throws {
+        try await withBus(kind) { h in
+            let consumer = try await h.consumer(.commands, "poison", filters: [h.cmd(">")], ackWait: .seconds(5), maxDeliver: 1)
+            let pinned = h.message(h.cmd("pinned"), "pinned", headers: ["Nats-Expected-Stream": "DV_CMD", "Dv-Task": "tsk_2"])
+            let big = BusMessage(subject: h.cmd("big"), id: "big-\(kind)", payload: Array(repeating: UInt8(ascii: "x"), count: (1 << 20) - 200))
+            try await h.bus.publish(pinned)
+            try await h.bus.publish(big)
+            var got: [BusDelivery] = []
+            for _ in 0..<20 where got.count < 2 { got += try await consumer.fetch(batch: 2, wait: .seconds(2)) }
+            try #require(got.count == 2)
+            for delivery in got { try await h.bus.deadLetter(delivery, reason: "poison\r\nwith a line break") }
+            let dlq = try await h.consumer(.deadLetters, "dlq-poison", filters: ["dv.dlq.\(h.cmd(">"))"])
+            var dead: [BusDelivery] = []
+            for _ in 0..<20 where dead.count < 2 { dead += try await dlq.fetch(batch: 2, wait: .seconds(2)) }
+            let bySubject = Dictionary(uniqueKeysWithValues: dead.map { ($0.message.subject, $0.message) })
+            let pinnedLetter = try #require(bySubject["dv.dlq.\(pinned.subject)"])
+            #expect(pinnedLetter.headers["Nats-Expected-Stream"] == nil)
+            #expect(pinnedLetter.headers["Dv-Task"] == "tsk_2")
+            #expect(pinnedLetter.headers["Dv-Dead-Letter-Reason"] == "poison with a line break")
+            #expect(pinnedLetter.payload == pinned.payload)
+            let bigLetter = try #require(bySubject["dv.dlq.\(big.subject)"])
+            #expect(bigLetter.payload.count == DeadLetter.maxBody)
+            #expect(bigLetter.headers["Dv-Original-Bytes"] == String(big.payload.count))
+            #expect(bigLetter.headers["Dv-Original-Id"] == big.id)
+            // Both originals were terminated once the DLQ had them: the work queue is empty.
+            #expect(try await consumer.fetch(batch: 2, wait: .milliseconds(1500)).isEmpty)
+        }
+    }
+
     @Test(arguments: BusKind.allCases)
     func subjectFiltersWithWildcards(kind: BusKind) async throws {
         try await withBus(kind) { h in
