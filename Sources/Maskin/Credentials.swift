@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Crypto
 import DataverketCore
 import Foundation
 import Logging
@@ -64,6 +65,24 @@ public struct BMCConnector: Sendable {
         copy.ipmi.sessionRetries = 0
         copy.ipmi.commandTimeout = timeout
         return copy
+    }
+
+    /// A fingerprint of the credentials `bmc` resolves to now (SHA-256 over protocol, address, user and secret;
+    /// the secret cannot be recovered from it): a refusal is remembered for exactly these credentials.
+    public func fingerprint(_ bmc: BMCConfig) throws(DataverketError) -> String {
+        let credentials = try resolver.resolve(bmc.credentials)
+        let digest = SHA256.hash(data: Data("\(bmc.protocol.rawValue)\n\(bmc.address)\n\(credentials.username)\n\(credentials.password)".utf8))
+        return digest.prefix(16).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The driver for a machine's BMC — unless that BMC refused these very credentials before: then an
+    /// `unauthorized` failure with 0 attempts, and no login (real BMCs lock an account after a few failures).
+    public func driver(for machine: MachineRecord) throws(DataverketError) -> any BMCDriver {
+        if let refused = machine.bmcRefusedCredentials, let at = machine.bmcCredentialsRefusedAt, (try? fingerprint(machine.bmc)) == refused {
+            throw DataverketError.bmc(.unauthorized, attempts: 0,
+                "the BMC at \(machine.bmc.address) refused these credentials at \(at.formatted(.iso8601)); they are not used again until they change or an operator verifies the machine (dvce machine verify \(machine.name))")
+        }
+        return try driver(for: machine.bmc)
     }
 
     public func driver(for bmc: BMCConfig) throws(DataverketError) -> any BMCDriver {

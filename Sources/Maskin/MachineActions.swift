@@ -28,7 +28,7 @@ extension Machines {
                 datacenter: spec.datacenter, mac: spec.mac, uuid: spec.uuid, serial: spec.serial, arch: spec.arch, bmc: spec.bmc,
                 console: spec.console, role: nil, cluster: nil, installDisk: nil, state: .enrolled, failedDeploys: 0,
                 lastTransition: now, deadline: nil, taskID: nil, power: nil, powerObservedAt: nil, bmcError: nil,
-                bmcFailingSince: nil, facts: nil, version: 1, createdAt: now, updatedAt: now)
+                bmcFailingSince: nil, bmcCredentialsRefusedAt: nil, bmcRefusedCredentials: nil, facts: nil, version: 1, createdAt: now, updatedAt: now)
             try await session.run("""
                 INSERT INTO \(table) (id, name, device, datacenter, mac, uuid, serial, arch, bmc, console, state_name, state,
                     failed_deploys, last_transition, version, created_at, updated_at)
@@ -55,7 +55,13 @@ extension Machines {
         let tasks = self.tasks
         let lifecycle = self.lifecycle
         let (before, after, task) = try await database.transaction { session in
-            let record = try await Self.load(session, reference, lock: true)
+            var record = try await Self.load(session, reference, lock: true)
+            if action == .verify, record.bmcRefusedCredentials != nil {
+                // An operator asking to verify is asking to try the refused credentials once more.
+                try await Self.clearBMCRefusal(session, record.id)
+                record.bmcRefusedCredentials = nil
+                record.bmcCredentialsRefusedAt = nil
+            }
             let (next, task) = try await Self.transition(session, record, .action(action), options: options, tasks: tasks,
                                                          lifecycle: lifecycle, context: context)
             return (record, next, task)

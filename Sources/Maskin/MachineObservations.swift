@@ -13,7 +13,8 @@ extension Machines {
         try await database.transaction { session in
             try await session.run("""
                 UPDATE \(session.table("maskin", "machines")) SET power_state = \(bind: state.rawValue),
-                    power_observed_at = \(bind: StoreTime.now()), bmc_error = NULL, bmc_failing_since = NULL
+                    power_observed_at = \(bind: StoreTime.now()), bmc_error = NULL, bmc_failing_since = NULL,
+                    bmc_refused = NULL, bmc_refused_at = NULL
                 WHERE id = \(bind: machineID)
                 """)
         }
@@ -30,6 +31,27 @@ extension Machines {
                 WHERE id = \(bind: machineID)
                 """)
         }
+    }
+
+    /// Records that the BMC refused the credentials with `fingerprint`: nothing logs in with them again until they
+    /// change (another fingerprint) or an operator verifies the machine. The lifecycle state is left alone.
+    public func observeBMCRefusal(_ machineID: String, fingerprint: String, _ message: String) async throws {
+        let line = MachineLifecycle.oneLine(message)
+        try await database.transaction { session in
+            let now = StoreTime.now()
+            try await session.run("""
+                UPDATE \(session.table("maskin", "machines")) SET bmc_error = \(bind: line),
+                    bmc_failing_since = COALESCE(bmc_failing_since, \(bind: now)),
+                    bmc_refused = \(bind: fingerprint), bmc_refused_at = \(bind: now)
+                WHERE id = \(bind: machineID)
+                """)
+        }
+    }
+
+    static func clearBMCRefusal(_ session: Session, _ machineID: String) async throws {
+        try await session.run("""
+            UPDATE \(session.table("maskin", "machines")) SET bmc_refused = NULL, bmc_refused_at = NULL WHERE id = \(bind: machineID)
+            """)
     }
 
     /// Stores inspected facts (and the UUID/serial when enrollment did not give them).

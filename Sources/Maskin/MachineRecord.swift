@@ -62,6 +62,12 @@ public struct MachineRecord: Codable, Sendable, Hashable {
     /// The last BMC error (one line), while the BMC keeps failing.
     public var bmcError: String?
     public var bmcFailingSince: Date?
+    /// When the BMC refused the credentials (401/403, bad IPMI login); until they change or an operator verifies
+    /// the machine, nothing logs in with them again (BMCs lock accounts after a few failures).
+    public var bmcCredentialsRefusedAt: Date?
+    /// A fingerprint of the refused credentials (SHA-256 over the BMC and the resolved secret; never the secret).
+    /// Stored, never encoded: a weak password could be guessed offline from it.
+    public var bmcRefusedCredentials: String?
     public var facts: SystemFacts?
     public var version: Int64
     public var createdAt: Date
@@ -69,6 +75,13 @@ public struct MachineRecord: Codable, Sendable, Hashable {
 
     /// The lifecycle's view of it.
     public var machine: Machine { Machine(state: state, failedDeploys: failedDeploys, lastTransition: lastTransition) }
+
+    /// Every field but `bmcRefusedCredentials`.
+    enum CodingKeys: String, CodingKey {
+        case id, name, device, datacenter, mac, uuid, serial, arch, bmc, console, role, cluster, installDisk, state, failedDeploys
+        case lastTransition, deadline, taskID, power, powerObservedAt, bmcError, bmcFailingSince, bmcCredentialsRefusedAt, facts
+        case version, createdAt, updatedAt
+    }
 }
 
 /// What `enroll` needs.

@@ -125,6 +125,7 @@ extension Machines {
             power: try row.decode(column: "power_state", as: String?.self).flatMap(PowerState.init(rawValue:)),
             powerObservedAt: try date("power_observed_at"), bmcError: try row.decode(column: "bmc_error", as: String?.self),
             bmcFailingSince: try date("bmc_failing_since"),
+            bmcCredentialsRefusedAt: try date("bmc_refused_at"), bmcRefusedCredentials: try row.decode(column: "bmc_refused", as: String?.self),
             facts: try row.decode(column: "facts", as: String?.self).map { try JSONColumn.decode(SystemFacts.self, $0) },
             version: try row.decode(column: "version", as: Int64.self),
             createdAt: StoreTime.decode(try row.decode(column: "created_at", as: Int64.self)),

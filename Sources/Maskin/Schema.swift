@@ -47,5 +47,14 @@ public enum MaskinSchema {
                 """,
             ]
         ),
+        Migration(
+            context: "maskin", version: 2, name: "refused BMC credentials",
+            statements: [
+                // A fingerprint of the credentials the BMC refused (never the secret): nothing logs in with them again
+                // until they change or an operator verifies the machine.
+                "ALTER TABLE ${maskin.machines} ADD COLUMN bmc_refused TEXT",
+                "ALTER TABLE ${maskin.machines} ADD COLUMN bmc_refused_at BIGINT",
+            ]
+        ),
     ]
 }

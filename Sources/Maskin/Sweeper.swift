@@ -10,7 +10,8 @@ import ServiceLifecycle
 ///   second failed deploy) and its task is cancelled, so nothing stays `deploying` forever.
 /// - **Power**: every BMC's power state is read each `powerInterval` with one quick try. A BMC that does not answer is
 ///   recorded (`bmcError`, `bmcFailingSince`) and never moves the machine to another lifecycle state; when it
-///   answers again, its power state is recorded on the next pass.
+///   answers again, its power state is recorded on the next pass. A BMC that refuses the credentials is asked once:
+///   the refusal is recorded and the sweep skips the machine until the credentials change or an operator verifies it.
 public struct MachineSweeper: Service {
     public let machines: Machines
     public let connector: BMCConnector
@@ -79,9 +80,15 @@ public struct MachineSweeper: Service {
             func start(_ machine: MachineRecord) {
                 group.addTask {
                     do {
-                        let state = try await connector.driver(for: machine.bmc).powerState()
+                        let state = try await connector.driver(for: machine).powerState()
                         try await machines.observePower(machine.id, state)
                         return true
+                    } catch let error as DataverketError where error.bmcFailure?.kind == .unauthorized {
+                        // Refused now: remembered, so the next sweeps do not log in again; refused before: skipped.
+                        if error.bmcFailure?.attempts != 0, let fingerprint = try? connector.fingerprint(machine.bmc) {
+                            try? await machines.observeBMCRefusal(machine.id, fingerprint: fingerprint, error.message)
+                        }
+                        return false
                     } catch {
                         try? await machines.observeBMCFailure(machine.id, (error as? DataverketError)?.message ?? "\(error)")
                         return false

@@ -63,7 +63,7 @@ public struct MachineWorkflows: Sendable {
         return reporting(TaskKind(name: Machines.Kind.verify, retry: RetryPolicy(maxAttempts: 3, initialDelay: .seconds(2)),
                                   timeout: .seconds(120), handler: { execution in
             let machine = try await Self.machine(execution, machines)
-            let state = try await connector.driver(for: machine.bmc).powerState()
+            let state = try await Self.bmc(machine, connector, machines) { try await $0.powerState() }
             try await machines.observePower(machine.id, state)
             try await machines.report(machine.id, .succeeded(.verify), context: execution.context)
         }), step: .verify)
@@ -76,8 +76,7 @@ public struct MachineWorkflows: Sendable {
         return reporting(TaskKind(name: Machines.Kind.inspect, retry: RetryPolicy(maxAttempts: 3, initialDelay: .seconds(2)),
                                   timeout: .seconds(300), handler: { execution in
             let machine = try await Self.machine(execution, machines)
-            let driver = try connector.driver(for: machine.bmc)
-            let facts = try await driver.systemFacts()
+            let facts = try await Self.bmc(machine, connector, machines) { try await $0.systemFacts() }
             if let uuid = facts.uuid.flatMap(MachineIdentity.normalizeUUID), let known = machine.uuid, uuid != known {
                 throw PermanentFailure("the BMC reports system UUID \(uuid), but the machine was enrolled with \(known): wrong BMC?")
             }
@@ -94,9 +93,10 @@ public struct MachineWorkflows: Sendable {
         return reporting(TaskKind(name: Machines.Kind.release, retry: RetryPolicy(maxAttempts: 3, initialDelay: .seconds(2)),
                                   timeout: .seconds(300), handler: { execution in
             let machine = try await Self.machine(execution, machines)
-            let driver = try connector.driver(for: machine.bmc)
-            try await driver.powerOff()
-            try await driver.setOneTimeBoot(.disk)
+            try await Self.bmc(machine, connector, machines) { driver in
+                try await driver.powerOff()
+                try await driver.setOneTimeBoot(.disk)
+            }
             try await machines.recordBootEvent(machineID: machine.id, mac: machine.mac, .bmc, detail: "powered off, boot from disk",
                                                taskID: execution.task.id)
             try await machines.report(machine.id, .succeeded(.release), context: execution.context)
@@ -112,11 +112,13 @@ public struct MachineWorkflows: Sendable {
             let parameters = try execution.parameters(as: StepParameters.self)
             guard let action = parameters.power else { throw PermanentFailure("no power action given") }
             let machine = try await machines.get(parameters.machineID)
-            let driver = try connector.driver(for: machine.bmc)
-            try await driver.setPower(action)
+            let state = try await Self.bmc(machine, connector, machines) { driver in
+                try await driver.setPower(action)
+                return try? await driver.powerState()
+            }
             try await machines.recordBootEvent(machineID: machine.id, mac: machine.mac, .bmc, detail: "power \(action)",
                                                taskID: execution.task.id)
-            if let state = try? await driver.powerState() { try await machines.observePower(machine.id, state) }
+            if let state { try await machines.observePower(machine.id, state) }
         })
     }
 
@@ -150,25 +152,27 @@ public struct MachineWorkflows: Sendable {
             }, undo: { _ in }),
             SagaStep("pxe", action: { context in
                 let machine = try await Self.machine(context.execution, machines)
-                try await connector.driver(for: machine.bmc).setOneTimeBoot(.pxe)
+                try await Self.bmc(machine, connector, machines) { try await $0.setOneTimeBoot(.pxe) }
                 try await machines.recordBootEvent(machineID: machine.id, mac: machine.mac, .bmc, detail: "one-shot boot: pxe",
                                                    taskID: context.execution.task.id)
                 return nil
             }, undo: { context in
                 let machine = try await Self.machine(context.execution, machines)
-                try await connector.driver(for: machine.bmc).setOneTimeBoot(.disk)
+                try await Self.undoBMC(machine, connector) { try await $0.setOneTimeBoot(.disk) }
             }),
             SagaStep("power-cycle", action: { context in
                 let machine = try await Self.machine(context.execution, machines)
-                let driver = try connector.driver(for: machine.bmc)
-                let state = try await driver.powerState()
-                try await driver.setPower(state == .on ? .cycle : .on)
+                let state = try await Self.bmc(machine, connector, machines) { driver in
+                    let state = try await driver.powerState()
+                    try await driver.setPower(state == .on ? .cycle : .on)
+                    return state
+                }
                 try await machines.recordBootEvent(machineID: machine.id, mac: machine.mac, .bmc,
                                                    detail: state == .on ? "power cycle" : "power on", taskID: context.execution.task.id)
                 return nil
             }, undo: { context in
                 let machine = try await Self.machine(context.execution, machines)
-                try await connector.driver(for: machine.bmc).powerOff()
+                guard try await Self.undoBMC(machine, connector, { try await $0.powerOff() }) else { return }
                 try await machines.recordBootEvent(machineID: machine.id, mac: machine.mac, .bmc, detail: "undo: power off",
                                                    taskID: context.execution.task.id)
             }),
@@ -188,9 +192,10 @@ public struct MachineWorkflows: Sendable {
             }, undo: { _ in }),
             SagaStep("boot-disk", action: { context in
                 let machine = try await Self.machine(context.execution, machines)
-                let driver = try connector.driver(for: machine.bmc)
-                if finalPowerOff { try await driver.powerOff() }
-                try await driver.setOneTimeBoot(.disk)
+                try await Self.bmc(machine, connector, machines) { driver in
+                    if finalPowerOff { try await driver.powerOff() }
+                    try await driver.setOneTimeBoot(.disk)
+                }
                 try await machines.recordBootEvent(machineID: machine.id, mac: machine.mac, .bmc,
                                                    detail: finalPowerOff ? "powered off, boot from disk" : "boot from disk",
                                                    taskID: context.execution.task.id)
@@ -223,6 +228,33 @@ public struct MachineWorkflows: Sendable {
             return summary
         }
         return wrapped
+    }
+
+    /// Runs `body` with the machine's BMC driver. A refusal of the credentials is never retried: it is recorded on
+    /// the machine (so no other task or sweep logs in with them) and ends the task with the BMC's answer.
+    @discardableResult
+    static func bmc<T: Sendable>(_ machine: MachineRecord, _ connector: BMCConnector, _ machines: Machines,
+                                 _ body: (any BMCDriver) async throws -> T) async throws -> T {
+        do {
+            return try await body(try connector.driver(for: machine))
+        } catch let error as DataverketError where error.bmcFailure?.kind == .unauthorized {
+            if error.bmcFailure?.attempts != 0, let fingerprint = try? connector.fingerprint(machine.bmc) {
+                try await machines.observeBMCRefusal(machine.id, fingerprint: fingerprint, error.message)
+            }
+            throw PermanentFailure(error.message)
+        }
+    }
+
+    /// An undo's BMC call: with refused credentials there is nothing it can do, and it says so instead of
+    /// failing the unwind (which would retry the login). Returns whether the call ran.
+    @discardableResult
+    static func undoBMC(_ machine: MachineRecord, _ connector: BMCConnector, _ body: (any BMCDriver) async throws -> Void) async throws -> Bool {
+        do {
+            try await body(try connector.driver(for: machine))
+            return true
+        } catch let error as DataverketError where error.bmcFailure?.kind == .unauthorized {
+            return false
+        }
     }
 
     static func machine(_ execution: TaskExecution, _ machines: Machines) async throws -> MachineRecord {

@@ -31,7 +31,9 @@ struct MachineShow: AsyncParsableCommand {
             "task:      \(cell("taskID"))",
             "failed deploys in a row: \(cell("failedDeploys"))",
         ]
-        if machine["bmcError"] != nil {
+        if machine["bmcCredentialsRefusedAt"] != nil {
+            lines.append("BMC REFUSED THE CREDENTIALS at \(cell("bmcCredentialsRefusedAt")): they are not used again until they change or `dvce machine verify \(cell("name"))`")
+        } else if machine["bmcError"] != nil {
             lines.append("BMC NOT ANSWERING since \(cell("bmcFailingSince")): \(cell("bmcError"))")
         }
         let allowed = (values["allowedActions"] as? [String]) ?? []
