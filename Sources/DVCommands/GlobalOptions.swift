@@ -18,6 +18,9 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "Access token (default: $DV_TOKEN, else the session `dvid login` saved).")
     var token: String?
 
+    @Option(name: .customLong("request-timeout"), help: "Seconds to wait for each answer from the server (1–3600; default 30).")
+    var requestTimeout: Int = 30
+
     @Option(name: .customLong("config-dir"), help: .hidden)
     var configDirectory: String?
 
@@ -30,7 +33,8 @@ struct GlobalOptions: ParsableArguments {
         let anonymous = try await anonymousAPI()
         guard let url = URL(string: serverURL) else { return anonymous }
         let bearer = try await credential()
-        return API(client: DataverketClient.make(serverURL: url, headers: bearer.map { ["Authorization": "Bearer \($0)"] } ?? [:]),
+        return API(client: DataverketClient.make(serverURL: url, timeout: .seconds(requestTimeout),
+                                                 headers: bearer.map { ["Authorization": "Bearer \($0)"] } ?? [:]),
                    serverURL: serverURL)
     }
 
@@ -39,7 +43,10 @@ struct GlobalOptions: ParsableArguments {
         guard let url = URL(string: serverURL), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
             throw ValidationError("--server must be an http(s) URL, got '\(serverURL)'")
         }
-        return API(client: DataverketClient.make(serverURL: url), serverURL: serverURL)
+        guard (1...3600).contains(requestTimeout) else {
+            throw ValidationError("--request-timeout must be 1–3600 seconds, got \(requestTimeout)")
+        }
+        return API(client: DataverketClient.make(serverURL: url, timeout: .seconds(requestTimeout)), serverURL: serverURL)
     }
 
     var credentials: CredentialStore { CredentialStore(directory: configDirectory) }

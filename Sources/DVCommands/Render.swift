@@ -84,6 +84,9 @@ enum Render {
     static func problem(_ problem: APIProblem) -> String {
         var text = "error: \(problem.detail ?? problem.title)"
         for violation in problem.errors ?? [] { text += "\n  - \(violation.field): \(violation.message)" }
+        if let total = problem.errorsTotal, let shown = problem.errors?.count, total > shown {
+            text += "\n  … and \(total - shown) more (\(total) in all)"
+        }
         var facts = ["\(problem.status) \(problem.code)"]
         if let correlation = problem.correlationId { facts.append("correlation \(correlation)") }
         return text + "\n  (" + facts.joined(separator: ", ") + ")"

@@ -23,6 +23,8 @@ public struct APIProblem: Error, Sendable, CustomStringConvertible, Decodable {
     public var instance: String?
     public var correlationId: String?
     public var errors: [Violation]?
+    /// How many violations there were, when `errors` lists only the first ones.
+    public var errorsTotal: Int?
 
     /// The stable problem code: the last path segment of `type` (`not-found`, `precondition-failed`, …).
     public var code: String { String(type.split(separator: "/").last ?? Substring(type)) }
@@ -30,11 +32,52 @@ public struct APIProblem: Error, Sendable, CustomStringConvertible, Decodable {
     public var description: String { detail ?? title }
 }
 
-/// The server could not be reached or answered something that is not the API.
+/// The server could not be reached, did not answer in time, or answered something that is not the API.
 public struct TransportFailure: Error, Sendable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Hashable {
+        /// Nothing listens at the address (connection refused).
+        case refused
+        /// Connected (or trying to), but no answer within the client's timeout.
+        case timedOut = "timed-out"
+        /// No connection: name resolution, no route, reset.
+        case unreachable
+        /// An answer, but not one of the API's.
+        case badAnswer = "bad-answer"
+    }
+
     public var serverURL: String
+    public var kind: Kind
     public var message: String
-    public var description: String { "cannot reach the Dataverket server at \(serverURL): \(message)" }
+
+    public init(serverURL: String, kind: Kind, message: String) {
+        self.serverURL = serverURL
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String {
+        switch kind {
+        case .refused: "nothing is listening at \(serverURL) (connection refused): is the Dataverket server running there? (\(message))"
+        case .timedOut: "the Dataverket server at \(serverURL) did not answer in time: \(message)"
+        case .unreachable: "cannot reach the Dataverket server at \(serverURL): \(message)"
+        case .badAnswer: "the server at \(serverURL) answered something that is not the Dataverket API: \(message)"
+        }
+    }
+
+    /// Sorts a transport error by what the user can do about it.
+    static func kind(of error: any Error) -> Kind {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .deadlineExceeded, .readTimeout, .writeTimeout, .connectTimeout: return .timedOut
+            default: break
+            }
+        }
+        let text = String(describing: error)
+        if text.localizedCaseInsensitiveContains("refused") { return .refused }
+        if text.localizedCaseInsensitiveContains("timeout") || text.localizedCaseInsensitiveContains("timed out")
+            || text.localizedCaseInsensitiveContains("deadline") { return .timedOut }
+        return .unreachable
+    }
 }
 
 /// Builds SDK clients.
@@ -64,9 +107,11 @@ public enum DataverketClient {
         if let client = error as? ClientError {
             if let problem = client.underlyingError as? APIProblem { return problem }
             if client.response == nil {
-                return TransportFailure(serverURL: serverURL, message: "\(client.underlyingError)")
+                return TransportFailure(serverURL: serverURL, kind: TransportFailure.kind(of: client.underlyingError),
+                                        message: "\(client.underlyingError)")
             }
-            return TransportFailure(serverURL: serverURL, message: "unexpected answer: \(client.causeDescription) \(client.underlyingError)")
+            return TransportFailure(serverURL: serverURL, kind: .badAnswer,
+                                    message: "\(client.causeDescription) \(client.underlyingError)")
         }
         return error
     }
@@ -74,6 +119,8 @@ public enum DataverketClient {
 
 /// Turns problem+json responses into thrown `APIProblem`s before the generated decoder sees them.
 struct ProblemMiddleware: ClientMiddleware {
+    static let maxProblemBytes = 4 << 20
+
     func intercept(
         _ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String,
         next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
@@ -81,10 +128,21 @@ struct ProblemMiddleware: ClientMiddleware {
         let (response, responseBody) = try await next(request, body, baseURL)
         guard response.status.code >= 400 else { return (response, responseBody) }
         var data = Data()
-        if let responseBody { data = try await Data(collecting: responseBody, upTo: 1 << 20) }
-        if let problem = try? JSONDecoder().decode(APIProblem.self, from: data) { throw problem }
+        var cut = false
+        if let responseBody {
+            // Read at most `maxProblemBytes`; a longer error answer is still the server's answer, not a transport failure.
+            for try await chunk in responseBody {
+                data.append(contentsOf: chunk.prefix(Self.maxProblemBytes - data.count))
+                if data.count >= Self.maxProblemBytes {
+                    cut = true
+                    break
+                }
+            }
+        }
+        if !cut, let problem = try? JSONDecoder().decode(APIProblem.self, from: data) { throw problem }
+        let detail = String(decoding: data.prefix(512), as: UTF8.self) + (cut ? "… (an error answer over \(Self.maxProblemBytes >> 20) MiB, cut)" : "")
         throw APIProblem(type: "about:blank", title: response.status.reasonPhrase, status: Int(response.status.code),
-                         detail: String(decoding: data.prefix(512), as: UTF8.self), instance: nil, correlationId: nil, errors: nil)
+                         detail: detail, instance: nil, correlationId: nil, errors: nil, errorsTotal: nil)
     }
 }
 

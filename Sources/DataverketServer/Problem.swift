@@ -15,6 +15,12 @@ struct ProblemDocument: Codable, Sendable {
     var instance: String?
     var correlationId: String?
     var errors: [DataverketError.FieldViolation]?
+    /// How many violations there were, when `errors` lists only the first `maxErrors`.
+    var errorsTotal: Int?
+
+    /// Bounds on an error answer, so a file with 80,000 mistakes gets a readable answer, not megabytes.
+    static let maxErrors = 100
+    static let maxDetailBytes = 16 << 10
 
     static let typeBase = "https://dataverket.dev/problems/"
 
@@ -23,10 +29,25 @@ struct ProblemDocument: Codable, Sendable {
         self.type = Self.typeBase + error.code.description
         self.title = title
         self.status = Int(status.code)
-        self.detail = error.message
+        self.detail = Self.bounded(error.message)
         self.instance = instance
         self.correlationId = correlationID
-        self.errors = error.violations.isEmpty ? nil : error.violations
+        self.errors = error.violations.isEmpty ? nil : Array(error.violations.prefix(Self.maxErrors))
+        self.errorsTotal = error.violations.count > Self.maxErrors ? error.violations.count : nil
+    }
+
+    /// `message` up to `maxDetailBytes`, cut at a line break, saying how many lines were left out.
+    static func bounded(_ message: String) -> String {
+        guard message.utf8.count > maxDetailBytes else { return message }
+        var kept = 0, lines = 0
+        let all = message.split(separator: "\n", omittingEmptySubsequences: false)
+        for line in all {
+            guard kept + line.utf8.count + 1 <= maxDetailBytes else { break }
+            kept += line.utf8.count + 1
+            lines += 1
+        }
+        if lines == 0 { return String(decoding: message.utf8.prefix(maxDetailBytes), as: UTF8.self) + "…" }
+        return all.prefix(lines).joined(separator: "\n") + "\n… and \(all.count - lines) more lines"
     }
 
     static func statusAndTitle(_ code: DataverketError.Code) -> (HTTPResponse.Status, String) {

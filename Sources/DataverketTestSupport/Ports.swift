@@ -9,6 +9,35 @@ public func freePort() throws -> Int {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard descriptor >= 0 else { throw TestSupportError("socket() failed") }
     defer { close(descriptor) }
+    return try bindLoopback(descriptor)
+}
+
+/// A loopback TCP listener that never accepts: the kernel completes handshakes into its backlog, so a client
+/// connects, sends its request and waits for an answer that never comes (a hung server, for timeout tests).
+public final class SilentListener: Sendable {
+    let descriptor: Int32
+    public let port: Int
+
+    public init() throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw TestSupportError("socket() failed") }
+        do {
+            port = try bindLoopback(descriptor)
+        } catch {
+            Glibc.close(descriptor)
+            throw error
+        }
+        guard listen(descriptor, 16) == 0 else {
+            Glibc.close(descriptor)
+            throw TestSupportError("listen() failed")
+        }
+    }
+
+    public func close() { Glibc.close(descriptor) }
+}
+
+/// Binds `descriptor` to 127.0.0.1 on a port the kernel picks; returns the port.
+private func bindLoopback(_ descriptor: Int32) throws -> Int {
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = 0

@@ -245,13 +245,46 @@ struct CLITests {
         }
     }
 
-    @Test("an unreachable or malformed server URL is a clear error")
+    @Test("refused, timed out, unreachable and malformed server URLs are each told apart")
     func unreachable() async throws {
         let refused = await dv(nil, "tenant", "list", "--server", "http://127.0.0.1:1")
         #expect(refused.code == 1)
-        #expect(refused.err.contains("cannot reach the Dataverket server at http://127.0.0.1:1"))
+        #expect(refused.err.contains("nothing is listening at http://127.0.0.1:1 (connection refused)"), "\(refused.err)")
+        // A listener that accepts connections (the kernel completes the handshake) but never answers.
+        let silent = try SilentListener()
+        defer { silent.close() }
+        let timedOut = await dv(nil, "tenant", "list", "--server", "http://127.0.0.1:\(silent.port)", "--request-timeout", "2")
+        #expect(timedOut.code == 1)
+        #expect(timedOut.err.contains("did not answer in time"), "\(timedOut.err)")
+        #expect(!timedOut.err.contains("cannot reach"), "\(timedOut.err)")
+        let nowhere = await dv(nil, "tenant", "list", "--server", "http://no-such-host.invalid:8080")
+        #expect(nowhere.code == 1)
+        #expect(nowhere.err.contains("cannot reach the Dataverket server at http://no-such-host.invalid:8080"), "\(nowhere.err)")
         let malformed = await dv(nil, "tenant", "list", "--server", "ftp://x")
         #expect(malformed.code == 64)
+        #expect(await dv(nil, "tenant", "list", "--request-timeout", "0").code == 64)
+    }
+
+    @Test("an error answer of 80,000 problems is bounded by the server and printed as the server's answer")
+    func hugeErrorAnswer() async throws {
+        try await withServer(.sqlite) { server in
+            var site = "devices:\n"
+            for index in 0..<80_000 { site += "  - {name: d\(index), colour: red}\n" }
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("dv-huge-\(ULID.make()).yaml").path
+            try site.write(toFile: path, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let raw = try await server.raw(.POST, "/v1/inventory/apply", body: String(decoding: try JSONSerialization.data(withJSONObject: [
+                "files": [["name": "huge.yaml", "content": site]]]), as: UTF8.self))
+            #expect(raw.status == 422)
+            #expect(raw.body.utf8.count < 256 << 10, "an error answer of \(raw.body.utf8.count) bytes")
+            let problem = try server.problem(raw)
+            #expect((problem["errors"] as? [Any])?.count == 100)
+            #expect((problem["errorsTotal"] as? Int ?? 0) > 80_000, "\(problem["errorsTotal"] ?? "none")")
+            let applied = await dv(server, "apply", "-f", path)
+            #expect(applied.code == 1)
+            #expect(applied.err.contains("422") && applied.err.contains("more ("), "\(applied.err.suffix(300))")
+            #expect(!applied.err.contains("cannot reach"))
+        }
     }
 
     @Test("list pages through everything, or stops at --limit")
