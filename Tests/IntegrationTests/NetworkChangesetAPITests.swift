@@ -22,14 +22,18 @@ struct NetworkChangesetAPITests {
         try await bus.provision()
         try await withDatabase(backend) { database in
             let sentral = ControlPlane(database: database, bus: bus)
-            let gone = "/nonexistent-\(ULID.make())"
-            let catalog = DeviceCatalog(devices: [
-                DeviceTarget(name: "osl1-leaf1", driver: "ovs", database: gone + "/db.sock"),
-                DeviceTarget(name: "osl1-border1", driver: "frr", namespace: "dv-none", vtySocket: gone, runDirectory: gone),
-            ])
-            let nett = NettPlane(sentral: sentral, devices: devices ? NetworkDevices(catalog: catalog) : nil, logger: quietLogger)
+            let nett = NettPlane(sentral: sentral, devices: devices ? unreachableDevices() : nil, logger: quietLogger)
             try await runServer(sentral, bus: bus, nett: nett) { server in try await body(server) }
         }
+    }
+
+    /// Two devices whose sockets are in a directory that does not exist: every read of them fails at once.
+    static func unreachableDevices() -> NetworkDevices {
+        let gone = "/nonexistent-\(ULID.make())"
+        return NetworkDevices(catalog: DeviceCatalog(devices: [
+            DeviceTarget(name: "osl1-leaf1", driver: "ovs", database: gone + "/db.sock"),
+            DeviceTarget(name: "osl1-border1", driver: "frr", namespace: "dv-none", vtySocket: gone, runDirectory: gone),
+        ]))
     }
 
     static func intentJSON(_ change: (inout NetworkIntent) -> Void = { _ in }) throws -> String {

@@ -166,9 +166,9 @@ struct TestServer: Sendable {
         return DataverketClient.make(serverURL: URL(string: baseURL)!, headers: headers)
     }
 
-    /// An access token for `subject`, bound `roles` at platform scope first.
-    func token(for subject: String, roles: [Role]) async throws -> String {
-        for role in roles { try await identity.bind(subject, role, by: "test") }
+    /// An access token for `subject`, bound `roles` at a scope first (platform unless a tenant or project id is given).
+    func token(for subject: String, roles: [Role], scopeKind: String = "platform", scopeID: String = "*") async throws -> String {
+        for role in roles { try await identity.bind(subject, role, scopeKind: scopeKind, scopeID: scopeID, by: "test") }
         return try await identity.issueSession(for: subject).accessToken
     }
 
@@ -215,6 +215,13 @@ struct TestServer: Sendable {
     }
 }
 
+/// `token` with one character of its signature changed: well-formed, but not signed by the server.
+func tamperedSignature(_ token: String) -> String {
+    var characters = Array(token)
+    characters[characters.count - 5] = characters[characters.count - 5] == "A" ? "B" : "A"
+    return String(characters)
+}
+
 /// Runs `body` against a live server on `backend`, with or without the task runner.
 func withServer(_ backend: Backend, mode: ServerMode = .live, worker: Bool = true, bus: (any Bus)? = nil,
                 rateLimits: RateLimitPolicy = .loadTesting, _ body: @Sendable @escaping (TestServer) async throws -> Void) async throws {
@@ -246,14 +253,16 @@ struct RouterTransport: ClientTransport {
 
 /// Serves `sentral` on a free loopback port for the duration of `body`.
 func runServer(_ sentral: ControlPlane, mode: ServerMode = .live, worker: Bool = true, bus: any Bus, rateLimits: RateLimitPolicy = .loadTesting,
-               maskin: MaskinPlane? = nil, dns: DNSSyncService? = nil, nett: NettPlane? = nil, configure: (inout ServerConfiguration) -> Void = { _ in },
+               maskin: MaskinPlane? = nil, dns: DNSSyncService? = nil, nett: NettPlane? = nil, upstream: UpstreamIdentityProvider? = nil,
+               configure: (inout ServerConfiguration) -> Void = { _ in },
                _ body: @Sendable @escaping (TestServer) async throws -> Void) async throws {
     var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
     configure(&configuration)
     configuration.rateLimits = rateLimits
     configuration.datacenter = "osl1"
     configuration.issuerOverride = testIssuer
-    let identity = Identitet(database: sentral.database, issuer: testIssuer, masterKey: .random())
+    configuration.upstreamIdentity = upstream
+    let identity = Identitet(database: sentral.database, issuer: testIssuer, masterKey: .random(), upstream: upstream)
     _ = try await sentral.migrate()
     try await identity.prepare()
     try await identity.bind("user:test-admin", .platformAdmin, by: "test")
