@@ -16,6 +16,7 @@ public struct DataverketError: Error, Sendable, CustomStringConvertible {
             case unsupportedMediaType = "unsupported-media-type"
             case idempotencyKeyReused = "idempotency-key-reused"
             case unavailable = "unavailable"
+            case notConfigured = "not-configured"
             case unauthenticated = "unauthenticated"
             case forbidden = "forbidden"
             case rateLimited = "rate-limited"
@@ -66,6 +67,9 @@ public struct DataverketError: Error, Sendable, CustomStringConvertible {
         public static let accessDenied = Code(.accessDenied)
         /// A dependency (the store, the bus) is unreachable. HTTP 503.
         public static let unavailable = Code(.unavailable)
+        /// The feature is not configured on this server (a setting is missing): not a fault, and not temporary.
+        /// HTTP 404, with the setting named in the message.
+        public static let notConfigured = Code(.notConfigured)
         /// The store failed in a way that is not the caller's fault. HTTP 500.
         public static let storeFailure = Code(.storeFailure)
         /// A bug. HTTP 500.

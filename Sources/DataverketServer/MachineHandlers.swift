@@ -14,7 +14,7 @@ import DataverketTasks
 extension APIHandlers {
     var machinePlane: MaskinPlane {
         get throws {
-            guard let maskin else { throw DataverketError(.unavailable, "Maskin (bare metal) is not running in this server") }
+            guard let maskin else { throw DataverketError(.notConfigured, "Maskin (bare metal) is not part of this server") }
             return maskin
         }
     }

@@ -7,7 +7,7 @@ import Nett
 extension APIHandlers {
     var nettPlane: NettPlane {
         get throws {
-            guard let nett else { throw DataverketError(.unavailable, "Nett's changesets are not running in this server") }
+            guard let nett else { throw DataverketError(.notConfigured, "Nett's changesets are not running in this server") }
             return nett
         }
     }
@@ -36,8 +36,11 @@ extension APIHandlers {
     }
 
     func listNetworkDevices(_ input: Operations.ListNetworkDevices.Input) async throws -> Operations.ListNetworkDevices.Output {
-        let devices = try nettPlane.requireDevices()
-        return .ok(.init(body: .json(.init(items: try devices.targets.map(NetworkJSON.object)))))
+        do {
+            return .ok(.init(body: .json(.init(items: try nettPlane.requireDevices().targets.map(NetworkJSON.object)))))
+        } catch let error as DataverketError where error.code == .notConfigured {
+            return .ok(.init(body: .json(.init(items: [], notConfigured: error.message))))
+        }
     }
 
     func getNetworkDevice(_ input: Operations.GetNetworkDevice.Input) async throws -> Operations.GetNetworkDevice.Output {

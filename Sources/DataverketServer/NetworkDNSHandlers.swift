@@ -17,7 +17,7 @@ extension APIHandlers {
             }
         }
         guard let dns else {
-            throw DataverketError(.unavailable, "DNS is not configured on this server: set DV_PDNS_URL, DV_PDNS_API_KEY_FILE and DV_DNS_ZONES")
+            return .ok(.init(body: .json(.init(items: [], notConfigured: "DNS is not configured on this server: set DV_PDNS_URL, DV_PDNS_API_KEY_FILE and DV_DNS_ZONES"))))
         }
         let sets = try await dns.sync.records(zones: zones)
         return .ok(.init(body: .json(.init(items: try sets.map(NetworkJSON.object), nextCursor: nil))))

@@ -63,6 +63,7 @@ struct ProblemDocument: Codable, Sendable {
         case .unsupportedMediaType: (.unsupportedMediaType, "Unsupported media type")
         case .idempotencyKeyReused: (.unprocessableContent, "Idempotency key reused")
         case .unavailable: (.serviceUnavailable, "Service unavailable")
+        case .notConfigured: (.notFound, "Not configured on this server")
         case .unauthenticated: (.unauthorized, "Authentication required")
         case .forbidden: (.forbidden, "Forbidden")
         case .rateLimited: (.tooManyRequests, "Too many requests")

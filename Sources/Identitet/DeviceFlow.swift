@@ -32,7 +32,7 @@ extension Identitet {
 
     private func requireUpstream() throws -> UpstreamOIDC {
         guard let upstream else {
-            throw DataverketError(.unavailable, "single sign-on is not configured on this server (DV_OIDC_ISSUER and DV_OIDC_CLIENT_ID); "
+            throw DataverketError(.notConfigured, "single sign-on is not configured on this server (DV_OIDC_ISSUER and DV_OIDC_CLIENT_ID); "
                                   + "log in with a bootstrap credential or an API key")
         }
         return upstream

@@ -194,7 +194,7 @@ public struct NettPlane: Sendable {
 
     public func requireDevices() throws(DataverketError) -> NetworkDevices {
         guard let devices else {
-            throw DataverketError(.unavailable, "no network devices are configured: set DV_NETT_DEVICES to a devices file (scripts/lab fabric up writes one)")
+            throw DataverketError(.notConfigured, "no network devices are configured: set DV_NETT_DEVICES to a devices file (scripts/lab fabric up writes one)")
         }
         return devices
     }

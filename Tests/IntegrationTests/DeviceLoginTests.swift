@@ -281,12 +281,19 @@ struct DeviceLoginTests {
         }
     }
 
-    @Test("without a configured provider, device login is 503 and discovery does not offer it")
+    @Test("without a configured provider, device login is 404 not-configured naming the settings (not a server fault); discovery does not offer it")
     func notConfigured() async throws {
         try await withServer(.sqlite) { server in
             let response = try await server.raw(.POST, "/v1/identity/device", headers: ["Authorization": ""], contentType: nil)
-            #expect(response.status == 503)
-            #expect(try server.problem(response)["detail"] as? String ?? "" != "")
+            #expect(response.status == 404)
+            let problem = try server.problem(response)
+            #expect(problem["type"] as? String == "https://dataverket.dev/problems/not-configured")
+            #expect((problem["detail"] as? String ?? "").contains("DV_OIDC_ISSUER"), "\(response.body)")
+            // The browser pages answer 404 too (as HTML), never 503: no such code, and no provider to return from.
+            let verify = try await server.raw(.GET, "/v1/identity/device/verify?user_code=BCDF-GHJK", headers: ["Authorization": ""], contentType: nil)
+            #expect(verify.status == 404, "\(verify.status) \(verify.body)")
+            let callback = try await server.raw(.GET, "/v1/identity/device/callback?code=x&state=y", headers: ["Authorization": ""], contentType: nil)
+            #expect(callback.status == 404 && callback.body.contains("single sign-on is not configured"), "\(callback.status) \(callback.body)")
             let discovery = try await server.client(token: nil).getOpenIDConfiguration().ok.body.json
             #expect(discovery.deviceAuthorizationEndpoint == nil)
             #expect(!discovery.grantTypesSupported.contains("device_code"))

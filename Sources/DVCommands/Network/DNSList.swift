@@ -11,6 +11,10 @@ struct DNSList: AsyncParsableCommand {
 
     func run() async throws {
         let page = try await global.api().call { try await $0.listNetworkDNS(query: .init(zone: zone)).ok.body.json }
+        if let notConfigured = page.notConfigured, global.output == .table {
+            // Not an error: the feature is off on this server. Said on stderr, so -o json stays the bare page.
+            Terminal.error("note: \(notConfigured)")
+        }
         try InventoryValue.print(page.items, columns: NetworkDNSText.recordColumns, format: global.output)
     }
 }
