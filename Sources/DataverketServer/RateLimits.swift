@@ -33,6 +33,41 @@ public struct RateLimitPolicy: Sendable, Hashable {
 }
 
 extension RateLimitPolicy {
+    /// The defaults with the classes named in `spec` changed: comma-separated `class=burst/perSecond` for the classes
+    /// `reads`, `writes`, `destructive` (per caller) and `anonymous` (per source address), and
+    /// `tenant-destructive=N` (destructive requests of one tenant in flight at once). `DV_RATE_LIMITS` on `serve`.
+    /// Example: `reads=2000/1000,writes=600/300`.
+    public init(parsing spec: String, base: RateLimitPolicy = RateLimitPolicy()) throws(DataverketError) {
+        self = base
+        for item in spec.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else {
+                throw DataverketError.invalid("DV_RATE_LIMITS", "'\(item)' is not class=burst/perSecond (classes: reads, writes, destructive, anonymous; or tenant-destructive=N)")
+            }
+            if parts[0] == "tenant-destructive" {
+                guard let count = Int(parts[1]), (1...1_000_000).contains(count) else {
+                    throw DataverketError.invalid("DV_RATE_LIMITS", "tenant-destructive must be 1–1000000, got '\(parts[1])'")
+                }
+                concurrentDestructivePerTenant = count
+                continue
+            }
+            let numbers = parts[1].split(separator: "/", maxSplits: 1)
+            guard numbers.count == 2, let burst = Int(numbers[0]), let rate = Double(numbers[1]), (1...10_000_000).contains(burst),
+                  rate > 0, rate <= 10_000_000 else {
+                throw DataverketError.invalid("DV_RATE_LIMITS", "'\(item)': burst/perSecond must be two positive numbers up to 10000000, like 200/100")
+            }
+            let bucket = Bucket(burst: burst, perSecond: rate)
+            switch parts[0] {
+            case "reads": reads = bucket
+            case "writes": writes = bucket
+            case "destructive": destructive = bucket
+            case "anonymous": anonymous = bucket
+            default:
+                throw DataverketError.invalid("DV_RATE_LIMITS", "unknown class '\(parts[0])' (reads, writes, destructive, anonymous, tenant-destructive)")
+            }
+        }
+    }
+
     /// Limits no test or benchmark reaches (the limiter still runs): for load that is the point, not abuse.
     public static let loadTesting = RateLimitPolicy(
         reads: .init(burst: 1_000_000, perSecond: 1_000_000), writes: .init(burst: 1_000_000, perSecond: 1_000_000),

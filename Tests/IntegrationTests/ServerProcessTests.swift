@@ -156,6 +156,10 @@ extension ServerProcessTests {
             let refused = try await Self.run(arguments)
             #expect(refused.code == 64, "\(arguments)")
         }
+        for limits in ["reads=0/1", "reads", "bogus=1/1", "writes=10/-1", "tenant-destructive=x"] {
+            let refused = try await Self.run(["serve", "--listen", "127.0.0.1:0"], environment: ["DV_RATE_LIMITS": limits])
+            #expect(refused.code == 64 && refused.err.contains("DV_RATE_LIMITS"), "\(limits): \(refused.err)")
+        }
     }
 }
 

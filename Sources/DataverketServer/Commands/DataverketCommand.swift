@@ -25,8 +25,8 @@ struct StoreOptions: ParsableArguments {
     var logLevel: String = "info"
 
     /// The store, bus and datacenter from the environment (DV_DATABASE_URL, DV_NATS_URL, DV_DATACENTER,
-    /// DV_DEMO_LEDGER_DIR, DV_ISSUER, DV_MASTER_KEY) and `--data-dir`.
-    func serverConfiguration(host: String = "127.0.0.1", port: Int = 8080) -> ServerConfiguration {
+    /// DV_DEMO_LEDGER_DIR, DV_ISSUER, DV_MASTER_KEY, DV_RATE_LIMITS, …) and `--data-dir`.
+    func serverConfiguration(host: String = "127.0.0.1", port: Int = 8080) throws -> ServerConfiguration {
         let environment = ProcessInfo.processInfo.environment
         func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         var configuration = ServerConfiguration(host: host, port: port, dataDirectory: dataDirectory,
@@ -44,6 +44,13 @@ struct StoreOptions: ParsableArguments {
         configuration.bootAssets = value("DV_BOOT_ASSETS")
         configuration.dhcpLeases = value("DV_MASKIN_DHCP_LEASES")
         configuration.nettDevices = value("DV_NETT_DEVICES")
+        if let limits = value("DV_RATE_LIMITS") {
+            do {
+                configuration.rateLimits = try RateLimitPolicy(parsing: limits)
+            } catch {
+                throw ValidationError(error.message)
+            }
+        }
         return configuration
     }
 

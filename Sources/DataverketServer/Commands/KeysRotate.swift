@@ -9,7 +9,7 @@ struct KeysRotate: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
-        let kid = try await DataverketServer.rotateKeys(configuration: store.serverConfiguration(), logger: try store.logger())
+        let kid = try await DataverketServer.rotateKeys(configuration: try store.serverConfiguration(), logger: try store.logger())
         print("active signing key: \(kid)")
     }
 }

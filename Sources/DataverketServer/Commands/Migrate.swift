@@ -8,7 +8,7 @@ struct Migrate: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
-        let configuration = store.serverConfiguration()
+        let configuration = try store.serverConfiguration()
         let applied = try await DataverketServer.migrate(configuration: configuration, logger: try store.logger())
         print(applied.isEmpty ? "up to date" : applied.map { "applied \($0)" }.joined(separator: "\n"))
     }

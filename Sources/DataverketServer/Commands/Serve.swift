@@ -23,7 +23,7 @@ struct Serve: AsyncParsableCommand {
               (0...65535).contains(port), colon != listen.startIndex
         else { throw ValidationError("--listen must be HOST:PORT, got '\(listen)'") }
         let host = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        var configuration = store.serverConfiguration(host: host, port: port)
+        var configuration = try store.serverConfiguration(host: host, port: port)
         configuration.runsWorker = !noWorker
         configuration.upstreamIdentity = try store.upstreamIdentity()
         configuration.dns = try store.dnsConfiguration()

@@ -21,7 +21,7 @@ struct Worker: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var configuration = store.serverConfiguration()
+        var configuration = try store.serverConfiguration()
         configuration.workerAckWait = .seconds(ackWait)
         configuration.workerConcurrency = concurrency
         try await DataverketServer.work(configuration: configuration, logger: try store.logger())
