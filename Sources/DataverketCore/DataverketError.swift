@@ -17,6 +17,7 @@ public struct DataverketError: Error, Sendable, CustomStringConvertible {
             case idempotencyKeyReused = "idempotency-key-reused"
             case unavailable = "unavailable"
             case notConfigured = "not-configured"
+            case methodNotAllowed = "method-not-allowed"
             case unauthenticated = "unauthenticated"
             case forbidden = "forbidden"
             case rateLimited = "rate-limited"
@@ -70,6 +71,8 @@ public struct DataverketError: Error, Sendable, CustomStringConvertible {
         /// The feature is not configured on this server (a setting is missing): not a fault, and not temporary.
         /// HTTP 404, with the setting named in the message.
         public static let notConfigured = Code(.notConfigured)
+        /// The path exists, but not with this method. HTTP 405, with `Allow`.
+        public static let methodNotAllowed = Code(.methodNotAllowed)
         /// The store failed in a way that is not the caller's fault. HTTP 500.
         public static let storeFailure = Code(.storeFailure)
         /// A bug. HTTP 500.

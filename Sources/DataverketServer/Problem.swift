@@ -64,6 +64,7 @@ struct ProblemDocument: Codable, Sendable {
         case .idempotencyKeyReused: (.unprocessableContent, "Idempotency key reused")
         case .unavailable: (.serviceUnavailable, "Service unavailable")
         case .notConfigured: (.notFound, "Not configured on this server")
+        case .methodNotAllowed: (.methodNotAllowed, "Method not allowed")
         case .unauthenticated: (.unauthorized, "Authentication required")
         case .forbidden: (.forbidden, "Forbidden")
         case .rateLimited: (.tooManyRequests, "Too many requests")
@@ -81,10 +82,22 @@ struct ProblemDocument: Codable, Sendable {
 /// without internals.
 struct ProblemMiddleware: RouterMiddleware {
     typealias Context = DataverketRequestContext
+    /// The registered routes: a known path asked with another method is 405 with `Allow`, not 404.
+    var routes = RouteTable()
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            let allowed = routes.methods(at: request.uri.path)
+            guard !allowed.isEmpty, !allowed.contains(request.method) else {
+                return Self.response(ProblemDocument(Self.classify(error), instance: request.uri.path, correlationID: RequestScope.current?.correlationID))
+            }
+            let list = allowed.map(\.rawValue).sorted().joined(separator: ", ")
+            let problem = DataverketError(.methodNotAllowed, "\(request.method.rawValue) is not allowed on \(request.uri.path); it answers \(list)")
+            var response = Self.response(ProblemDocument(problem, instance: request.uri.path, correlationID: RequestScope.current?.correlationID))
+            response.headers[.allow] = list
+            return response
         } catch {
             let scope = RequestScope.current
             let logger = scope?.logger ?? context.logger

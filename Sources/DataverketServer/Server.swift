@@ -89,14 +89,15 @@ public enum DataverketServer {
     public static func makeRouter(sentral: ControlPlane, identity: Identitet, maskin: MaskinPlane? = nil, dns: DNSSyncService? = nil,
                                   nett: NettPlane? = nil, metrics: ServerMetrics, configuration: ServerConfiguration, logger: Logger) throws -> Router<DataverketRequestContext> {
         let router = Router(context: DataverketRequestContext.self)
+        let routes = RouteTable()
         router.middlewares.add(RequestScopeMiddleware())
         router.middlewares.add(HTTPMetricsMiddleware(metrics: metrics))
-        router.middlewares.add(ProblemMiddleware())
+        router.middlewares.add(ProblemMiddleware(routes: routes))
         router.middlewares.add(HeaderEncodingMiddleware())
         router.middlewares.add(BodyGuardMiddleware(maxBodyBytes: configuration.maxBodyBytes))
         router.middlewares.add(PageSecurityMiddleware())
         try APIHandlers(sentral: sentral, identity: identity, metrics: metrics, maskin: maskin, dns: dns, nett: nett).registerHandlers(
-            on: router, serverURL: URL(string: "/")!, configuration: openAPIConfiguration,
+            on: RecordingTransport(router: router, table: routes), serverURL: URL(string: "/")!, configuration: openAPIConfiguration,
             middlewares: [AccessMiddleware(identity: identity, limiter: RateLimiter(policy: configuration.rateLimits), logger: logger)])
         return router
     }

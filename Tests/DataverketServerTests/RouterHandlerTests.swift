@@ -73,6 +73,21 @@ struct RouterHandlerTests {
         }
     }
 
+    @Test("a known path with a method it does not answer is 405 with Allow; an unknown path stays 404")
+    func methodNotAllowed() async throws {
+        try await Self.withRouter { harness in
+            for (method, path, allow) in [(HTTPRequest.Method.trace, "/v1/tenants", "GET, HEAD, POST"), (.delete, "/v1/tenants", "GET, HEAD, POST"),
+                                          (.post, "/v1/tenants/acme", "DELETE, GET, HEAD, PATCH"), (.put, "/healthz", "GET, HEAD")] {
+                let response = try await harness.request(method, path)
+                let problem = try Self.problem(response, status: .methodNotAllowed)
+                #expect(response.headers[.allow] == allow, "\(method) \(path): \(response.headers[.allow] ?? "no Allow")")
+                #expect(problem["type"] as? String == "https://dataverket.dev/problems/method-not-allowed")
+            }
+            _ = try Self.problem(try await harness.request(.get, "/v1/no-such-thing"), status: .notFound)
+            _ = try Self.problem(try await harness.request(.trace, "/v1/tenants/acme/nothing"), status: .notFound)
+        }
+    }
+
     @Test("malformed, wrong media type, oversized and conflicting tenants are refused with their problem; the first stays")
     func badInput() async throws {
         try await Self.withRouter { harness in
