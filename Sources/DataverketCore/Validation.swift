@@ -31,7 +31,7 @@ public enum Validation {
             if !keyOK {
                 violations.append(.init(field: "\(field).\(key)", message: "label keys are 1–63 characters of [A-Za-z0-9._/-]"))
             }
-            if value.utf8.count > 256 {
+            if value.unicodeScalars.count > 256 {
                 violations.append(.init(field: "\(field).\(key)", message: "label values are at most 256 characters"))
             }
         }
@@ -40,10 +40,11 @@ public enum Validation {
         }
     }
 
-    /// Free text fields: bounded length, no control characters except newline and tab.
+    /// Free text fields: bounded length (in Unicode characters, as the OpenAPI document's `maxLength` counts), no
+    /// control characters except newline and tab.
     public static func checkText(_ text: String?, field: String, max: Int) throws(DataverketError) {
         guard let text else { return }
-        if text.utf8.count > max { throw .invalid(field, "must be at most \(max) bytes") }
+        if text.unicodeScalars.count > max { throw .invalid(field, "must be at most \(max) characters") }
         if text.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\n" && $0 != "\t" }) {
             throw .invalid(field, "must not contain control characters")
         }

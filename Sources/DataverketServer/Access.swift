@@ -212,6 +212,22 @@ struct AccessMiddleware: ServerMiddleware {
     }
 }
 
+/// A request without a body (no `Content-Type`, and no bytes announced) reaches the generated code as no body,
+/// so an operation whose body is optional (an approval's note) is not refused for zero bytes that are not JSON.
+struct EmptyBodyMiddleware: ServerMiddleware {
+    func intercept(
+        _ request: HTTPRequest, body: HTTPBody?, metadata: ServerRequestMetadata, operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        guard let body, request.headerFields[.contentType] == nil, request.headerFields[.transferEncoding] == nil,
+              (request.headerFields[.contentLength] ?? "0") == "0" else {
+            return try await next(request, body, metadata)
+        }
+        if case .known(let length) = body.length, length > 0 { return try await next(request, body, metadata) }
+        return try await next(request, nil, metadata)
+    }
+}
+
 extension HTTPField.Name {
     static let rateLimitLimit = HTTPField.Name("RateLimit-Limit")!
     static let rateLimitRemaining = HTTPField.Name("RateLimit-Remaining")!

@@ -31,13 +31,13 @@ extension APIHandlers {
 
     func exportInventory(_ input: Operations.ExportInventory.Input) async throws -> Operations.ExportInventory.Output {
         var model = try await inventory.export(datacenters: input.query.datacenter.map { [$0] })
-        if input.query.kind?.lowercased() == "site" {
+        if input.query.kind == .site {
             // A whole site: everything of one datacenter (or all), as it applies back.
             if let name = input.query.name {
                 model = try await inventory.export(datacenters: [name.lowercased()])
                 if model.datacenters.isEmpty { throw DataverketError.notFound("datacenter", name) }
             }
-        } else if let kindText = input.query.kind {
+        } else if let kindText = input.query.kind?.rawValue {
             guard let kind = ObjectKind(userInput: kindText) else {
                 throw DataverketError.invalid("kind", "unknown kind '\(kindText)': datacenters, networks, racks, devices or links")
             }
@@ -93,7 +93,7 @@ extension APIHandlers {
         guard case .json(let body) = input.body else { throw unsupportedBody }
         let observation: Observation
         do {
-            observation = try InventoryJSON.decoder.decode(Observation.self, from: try JSONEncoder().encode(body))
+            observation = try InventoryJSON.decoder.decode(Observation.self, from: try InventoryJSON.encoder.encode(body))
         } catch {
             throw DataverketError(.invalidArgument, "not an observation: \(InventoryJSON.explain(error))", cause: error)
         }

@@ -32,7 +32,7 @@ extension APIHandlers {
             systemID: body.bmc.systemID, credentials: body.bmc.credentials,
             tls: body.bmc.tls.flatMap { BMCConfig.TLSMode(rawValue: $0.rawValue) } ?? .verify, caFile: body.bmc.caFile)
         let request = MachineEnrollment(
-            name: body.name, mac: body.mac, uuid: body.uuid, serial: body.serial, arch: body.arch, device: body.device,
+            name: body.name, mac: body.mac, uuid: body.uuid, serial: body.serial, arch: body.arch?.rawValue, device: body.device,
             datacenter: body.datacenter, bmc: bmc, console: body.console, verify: body.verify ?? true)
         let (machine, task) = try await machinePlane.machines.enroll(request, context: scope.operation())
         return .created(.init(body: .json(.init(machine: try MachineJSON.object(machine), task: task.map { .init($0) }))))

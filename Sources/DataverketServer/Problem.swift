@@ -212,11 +212,30 @@ struct HeaderEncodingMiddleware: RouterMiddleware {
 /// Rejects oversized bodies (413) and bodies of a media type the API does not take (415) before any
 /// handler runs, so a bad request is refused whole and nothing is half-read.
 struct BodyGuardMiddleware: RouterMiddleware {
+    /// Whether valid JSON text has a string holding U+0000 (written `\u0000`; a raw NUL is not valid JSON).
+    static func containsEscapedNUL(_ bytes: some Collection<UInt8>) -> Bool {
+        var iterator = bytes.makeIterator()
+        // Bounded by the body: each round consumes at least one byte.
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "\\") else { continue }
+            guard let escaped = iterator.next() else { return false }
+            guard escaped == UInt8(ascii: "u") else { continue }
+            var hex: [UInt8] = []
+            while hex.count < 4, let digit = iterator.next() { hex.append(digit) }
+            if hex == Array("0000".utf8) { return true }
+        }
+        return false
+    }
+
     typealias Context = DataverketRequestContext
     let maxBodyBytes: Int
     static let inventoryApplyBytes = 32 << 20
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        // No text anywhere here may hold NUL (PostgreSQL cannot store it): refused up front, wherever it hides.
+        if request.uri.string.range(of: "%00") != nil {
+            throw DataverketError(.malformedRequest, "the path or query contains a NUL byte (%00); no parameter accepts one")
+        }
         guard request.method == .post || request.method == .put || request.method == .patch else {
             return try await next(request, context)
         }
@@ -246,6 +265,9 @@ struct BodyGuardMiddleware: RouterMiddleware {
             }
             guard (try? JSONSerialization.jsonObject(with: Data(buffer: body), options: [.fragmentsAllowed])) != nil else {
                 throw DataverketError(.malformedRequest, "the request body is not valid JSON")
+            }
+            if Self.containsEscapedNUL(body.readableBytesView) {
+                throw DataverketError(.invalidArgument, "the request body has a string with a NUL character (\\u0000); no field accepts one")
             }
         }
         return try await next(request, context)

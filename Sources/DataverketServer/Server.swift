@@ -98,7 +98,8 @@ public enum DataverketServer {
         router.middlewares.add(PageSecurityMiddleware())
         try APIHandlers(sentral: sentral, identity: identity, metrics: metrics, maskin: maskin, dns: dns, nett: nett).registerHandlers(
             on: RecordingTransport(router: router, table: routes), serverURL: URL(string: "/")!, configuration: openAPIConfiguration,
-            middlewares: [AccessMiddleware(identity: identity, limiter: RateLimiter(policy: configuration.rateLimits), logger: logger)])
+            middlewares: [AccessMiddleware(identity: identity, limiter: RateLimiter(policy: configuration.rateLimits), logger: logger),
+                          EmptyBodyMiddleware()])
         return router
     }
 

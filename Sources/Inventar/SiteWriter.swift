@@ -124,7 +124,8 @@ public enum SiteWriter {
                 line(2, "- { \(parts.joined(separator: ", ")) }")
             }
         }
-        return out
+        // An empty inventory is an empty mapping (a YAML document, not nothing), and applies back as no change.
+        return out.isEmpty ? "{}\n" : out
     }
 
     /// A plain scalar when it cannot be misread (by this parser or another YAML 1.1/1.2 reader), else quoted.

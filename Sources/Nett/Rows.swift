@@ -91,7 +91,7 @@ enum Rules {
             let bytes = Array(label.utf8)
             let ok = (1...63).contains(bytes.count) && bytes.first != 0x2D && bytes.last != 0x2D
                 && bytes.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x5F }
-            guard ok else { throw .invalid(field, "'\(text ?? "")' is not a DNS name: label '\(label)' is not 1–63 of [a-z0-9-_]") }
+            guard ok else { throw .invalid(field, "'\(text ?? "")' is not a DNS name: label '\(label)' is not 1–63 of [a-z0-9-_], not starting or ending with -") }
         }
         return name
     }

@@ -73,6 +73,23 @@ struct RouterHandlerTests {
         }
     }
 
+    @Test("NUL is refused wherever it hides — path, query, JSON string — before it reaches the store")
+    func nulRefused() async throws {
+        try await Self.withRouter { harness in
+            _ = try Self.problem(try await harness.request(.get, "/v1/tenants/ac%00me"), status: .badRequest)
+            _ = try Self.problem(try await harness.request(.get, "/v1/inventory/devices?rack=r%00"), status: .badRequest)
+            _ = try Self.problem(try await harness.request(.post, "/v1/tenants", body: #"{"name":"acme","description":"a\u0000b"}"#),
+                                 status: .unprocessableContent)
+            // An escaped backslash followed by the text u0000 is no NUL.
+            let fine = try await harness.request(.post, "/v1/tenants", body: #"{"name":"acme","description":"a\\u0000b"}"#)
+            #expect(fine.status == .created, "\(String(buffer: fine.body))")
+        }
+        #expect(BodyGuardMiddleware.containsEscapedNUL(Array(#""\u0000""#.utf8)))
+        #expect(!BodyGuardMiddleware.containsEscapedNUL(Array(#""\\u0000""#.utf8)))
+        #expect(BodyGuardMiddleware.containsEscapedNUL(Array(#""\u00001""#.utf8)))
+        #expect(!BodyGuardMiddleware.containsEscapedNUL(Array(#""\u0001 \n""#.utf8)))
+    }
+
     @Test("a known path with a method it does not answer is 405 with Allow; an unknown path stays 404")
     func methodNotAllowed() async throws {
         try await Self.withRouter { harness in

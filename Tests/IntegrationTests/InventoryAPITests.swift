@@ -234,7 +234,7 @@ struct InventoryAPITests {
             #expect(try await server.raw(.GET, "/healthz").status == 200)
             #expect(try await server.raw(.GET, "/v1/inventory/devices?role=wizard").status == 400)
             #expect(try await server.raw(.GET, "/v1/inventory/devices?limit=5000").status == 422)
-            #expect(try await server.raw(.GET, "/v1/inventory/export?kind=spaceship").status == 422)
+            #expect(try await server.raw(.GET, "/v1/inventory/export?kind=spaceship").status == 400)
             #expect(try await server.raw(.GET, "/v1/inventory/approvals/apr_nope").status == 404)
             #expect(try await server.raw(.GET, "/v1/inventory/devices/nope").status == 404)
             #expect(await dv(server, "apply").code == 64)

@@ -27,11 +27,11 @@ struct Get: AsyncParsableCommand {
         let kind = self.kind.lowercased()
         let section = ["site": "site", "datacenter": "datacenters", "dc": "datacenters", "network": "networks", "rack": "racks",
                        "device": "devices", "link": "links", "cable": "links", "cables": "links"][kind] ?? kind
-        guard section == "site" || Self.columns[section] != nil else {
+        guard let kind = Operations.ExportInventory.Input.Query.KindPayload(rawValue: section) else {
             throw ValidationError("unknown kind '\(self.kind)': site, datacenters, networks, racks, devices or links")
         }
         let api = try await global.api()
-        let query = Operations.ExportInventory.Input.Query(datacenter: datacenter, kind: section, name: name,
+        let query = Operations.ExportInventory.Input.Query(datacenter: datacenter, kind: kind, name: name,
                                                            format: global.output == .yaml ? .yaml : .json)
         let response = try await api.call { try await $0.exportInventory(query: query).ok.body }
         switch response {

@@ -13,11 +13,15 @@ struct InventoryObserve: AsyncParsableCommand {
     func run() async throws {
         let data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: file)
         guard let data, data.count <= 1 << 20 else { throw CommandFailure(message: "error: cannot read \(file) (or it is over 1 MiB)") }
-        let body: Components.Schemas.InventoryObject
+        let body: Components.Schemas.ObservationRequest
         do {
-            body = try JSONDecoder().decode(Components.Schemas.InventoryObject.self, from: data)
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .custom { decoder in
+                try RFC3339DateTranscoder().decode(try decoder.singleValueContainer().decode(String.self))
+            }
+            body = try decoder.decode(Components.Schemas.ObservationRequest.self, from: data)
         } catch {
-            throw CommandFailure(message: "error: \(file) is not a JSON object: \(error)")
+            throw CommandFailure(message: "error: \(file) is not an observation (source, device/serial/macs, interfaces, hardware, observedAt): \(error)")
         }
         let record = try await global.api().call { try await $0.createInventoryObservation(body: .json(body)).created.body.json }
         let values = try InventoryValue.dictionary(record)

@@ -37,8 +37,15 @@ struct MachineEnroll: AsyncParsableCommand {
     func run() async throws {
         let parts = bmc.components(separatedBy: "://")
         typealias BMC = Components.Schemas.MachineEnrollRequest.BmcPayload
+        typealias Arch = Components.Schemas.MachineEnrollRequest.ArchPayload
+        let architecture = try arch.map { text in
+            guard let value = Arch(rawValue: text) else {
+                throw ValidationError("--arch must be one of \(Arch.allCases.map(\.rawValue).joined(separator: ", ")), got '\(text)'")
+            }
+            return value
+        }
         let body = Components.Schemas.MachineEnrollRequest(
-            name: name, mac: mac, uuid: uuid, serial: serial, arch: arch, device: device, datacenter: datacenter, console: console,
+            name: name, mac: mac, uuid: uuid, serial: serial, arch: architecture, device: device, datacenter: datacenter, console: console,
             verify: !noVerify,
             bmc: BMC(_protocol: parts[0] == "ipmi" ? .ipmi : .redfish, address: parts[1], systemID: systemID, credentials: credentials,
                      tls: tls.flatMap(BMC.TlsPayload.init(rawValue:)), caFile: caFile))
