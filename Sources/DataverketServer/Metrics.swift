@@ -24,8 +24,15 @@ public struct ServerMetrics: Sendable {
     static var taskGauge: MetricNameDescriptor { MetricNameDescriptor(
         namespace: "dv", metricName: "tasks", unitName: "", helpText: "Tasks by state.") }
 
+    static var inFlight: MetricNameDescriptor { MetricNameDescriptor(
+        namespace: "dv", subsystem: "http", metricName: "requests_in_flight", unitName: "",
+        helpText: "HTTP requests being handled now.") }
+    /// Requests being handled now.
+    public let inFlight: Gauge
+
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
+        self.inFlight = registry.makeGauge(descriptor: Self.inFlight)
     }
 
     func record(route: String, method: String, status: Int, duration: Duration) {
@@ -54,6 +61,8 @@ struct HTTPMetricsMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
+        metrics.inFlight.increment()
+        defer { metrics.inFlight.decrement() }
         let response = try await next(request, context)
         metrics.record(
             route: context.endpointPath ?? "unmatched", method: request.method.rawValue, status: Int(response.status.code),

@@ -63,6 +63,8 @@ public struct ServerConfiguration: Sendable {
     public var issuer: String { issuerOverride ?? "http://\(host):\(port)" }
     /// Requests per actor and route class, and destructive requests in flight per tenant.
     public var rateLimits = RateLimitPolicy()
+    /// The Prometheus registry the server records into (`/metrics`); a test may read it directly.
+    public var metrics = ServerMetrics()
     /// A connection that sends nothing for this long is closed (slow or stuck clients).
     public var idleTimeout: Duration = .seconds(30)
 
@@ -111,7 +113,7 @@ public enum DataverketServer {
         configuration: ServerConfiguration, logger: Logger, bus: any Bus, worker: Bool = true, onListening: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in },
         onBootListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
-        let metrics = ServerMetrics()
+        let metrics = configuration.metrics
         let router = try makeRouter(sentral: sentral, identity: identity, maskin: maskin, dns: dns, nett: nett, metrics: metrics,
                                     configuration: configuration, logger: logger)
         let host = configuration.host

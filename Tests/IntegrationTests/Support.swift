@@ -157,6 +157,8 @@ struct TestServer: Sendable {
     let identity: Identitet
     /// An access token of `user:test-admin` (platform-admin).
     let token: String
+    /// The server's metrics registry, read in-process (`/metrics` needs the store).
+    var metrics = ServerMetrics()
     var client: Client { client(token: token) }
 
     /// A client presenting `token` (nil: none).
@@ -174,7 +176,8 @@ struct TestServer: Sendable {
 
     /// A raw HTTP request, for what the SDK cannot send (malformed bodies, wrong media types).
     func raw(_ method: NIOHTTP1.HTTPMethod, _ path: String, body: String? = nil, headers: [String: String] = [:],
-             contentType: String? = "application/json") async throws -> (status: Int, headers: [String: String], body: String) {
+             contentType: String? = "application/json", httpClient: HTTPClient = .shared,
+             timeout: TimeAmount = .seconds(30)) async throws -> (status: Int, headers: [String: String], body: String) {
         if let router { return try await routed(router, method, path, body: body, headers: headers, contentType: contentType) }
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
@@ -184,11 +187,19 @@ struct TestServer: Sendable {
         }
         for (name, value) in headers where !value.isEmpty { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let response = try await httpClient.execute(request, timeout: timeout)
         let bytes = try await response.body.collect(upTo: 4 << 20)
         var flat: [String: String] = [:]
         for header in response.headers { flat[header.name.lowercased()] = header.value }
         return (Int(response.status.code), flat, String(buffer: bytes))
+    }
+
+    /// The `dv_http_requests_in_flight` gauge now.
+    var requestsInFlight: Int {
+        var buffer: [UInt8] = []
+        metrics.registry.emit(into: &buffer)
+        let line = String(decoding: buffer, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("dv_http_requests_in_flight ") }
+        return line.flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) } ?? 0
     }
 
     /// `raw` in router mode: the same request, handed to the router.
@@ -267,19 +278,20 @@ func runServer(_ sentral: ControlPlane, mode: ServerMode = .live, worker: Bool =
     try await identity.prepare()
     try await identity.bind("user:test-admin", .platformAdmin, by: "test")
     let token = try await identity.issueSession(for: "user:test-admin").accessToken
+    let metrics = configuration.metrics
     if mode == .router {
         let app = try DataverketServer.makeApplication(sentral: sentral, identity: identity, maskin: maskin, dns: dns, nett: nett,
                                                        configuration: configuration, logger: quietLogger, bus: bus, worker: worker)
         try await app.test(.router) { client in
             try await body(TestServer(baseURL: "http://router.test", router: client, database: sentral.database, sentral: sentral,
-                                      identity: identity, token: token))
+                                      identity: identity, token: token, metrics: metrics))
         }
         return
     }
     try await DataverketServer.withRunning(sentral: sentral, identity: identity, maskin: maskin, dns: dns, nett: nett,
                                            configuration: configuration, logger: quietLogger, bus: bus, worker: worker) { port in
         try await body(TestServer(baseURL: "http://127.0.0.1:\(port)", database: sentral.database, sentral: sentral,
-                                  identity: identity, token: token))
+                                  identity: identity, token: token, metrics: metrics))
     }
 }
 

@@ -162,23 +162,60 @@ struct TenancyAPITests {
         }
     }
 
-    @Test("200 concurrent updates with the same If-Match: exactly one wins, the rest get 412", arguments: Backend.allCases)
+    @Test("200 concurrent updates with the same If-Match, each on its own connection: exactly one wins, the rest get 412, one audit record; on PostgreSQL at least 100 are in flight at once",
+          arguments: Backend.allCases)
     func concurrentUpdates(_ backend: Backend) async throws {
         try await withServer(backend) { server in
             let client = server.client
             _ = try await client.createTenant(body: .json(.init(name: "acme"))).created
             let project = try await client.createProject(path: .init(tenant: "acme"), body: .json(.init(name: "web"))).created.body.json
-            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
-                for index in 0..<200 {
-                    group.addTask {
-                        try await server.raw(.PATCH, "/v1/tenants/acme/projects/web",
-                                             body: "{\"description\":\"writer \(index)\"}", headers: ["If-Match": "\"1\""]).status
-                    }
+            // One connection per writer (AsyncHTTPClient's default is 8 per host).
+            let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: .init(
+                connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)))
+            // On PostgreSQL the project's row is locked while the writers arrive, so they pile up in the server, in flight
+            // at once (its own gauge counts them), and race for the one version when the lock goes.
+            let (lockTaken, locked) = AsyncStream.makeStream(of: Void.self)
+            let (unlocked, unlock) = AsyncStream.makeStream(of: Void.self)
+            let lock: Task<Void, any Error>? = backend != .postgres ? nil : Task {
+                try await server.database.transaction { session in
+                    try await session.run("SELECT id FROM \(session.table("tenancy", "projects")) WHERE id = \(bind: project.id) FOR UPDATE")
+                    locked.yield()
+                    for await _ in unlocked { break }
                 }
-                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            if lock != nil {
+                for await _ in lockTaken { break }
+            }
+            let writers = Task {
+                try await withThrowingTaskGroup(of: Int.self) { group in
+                    for index in 0..<200 {
+                        group.addTask {
+                            try await server.raw(.PATCH, "/v1/tenants/acme/projects/web", body: "{\"description\":\"writer \(index)\"}",
+                                                 headers: ["If-Match": "\"1\""], httpClient: http, timeout: .seconds(300)).status
+                        }
+                    }
+                    return try await group.reduce(into: [Int]()) { $0.append($1) }
+                }
+            }
+            var peak = 0
+            if lock != nil {
+                // Bounded wait for the pile-up (generous: a busy machine opens 200 connections slowly).
+                let clock = ContinuousClock()
+                let deadline = clock.now + .seconds(120)
+                while clock.now < deadline, peak < 200 {
+                    peak = max(peak, server.requestsInFlight)
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                unlock.yield()
+                try await lock?.value
+            }
+            let statuses = try await writers.value
+            try await http.shutdown()
+            if backend == .postgres {
+                #expect(peak >= 100, "only \(peak) requests were in flight at once")
             }
             #expect(statuses.filter { $0 == 200 }.count == 1)
-            #expect(statuses.filter { $0 == 412 }.count == 199)
+            #expect(statuses.filter { $0 == 412 }.count == 199, "\(Dictionary(grouping: statuses, by: { $0 }).mapValues(\.count))")
             let after = try await client.getProject(path: .init(tenant: "acme", project: "web")).ok.body.json
             #expect(after.version == 2)
             let audit = try await client.listAudit(query: .init(resource: project.id, action: "project.update")).ok.body.json
