@@ -302,7 +302,7 @@ let package = Package(
 
         .testTarget(
             name: "DataverketCoreTests",
-            dependencies: ["DataverketCore"],
+            dependencies: ["DataverketCore", "DataverketTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

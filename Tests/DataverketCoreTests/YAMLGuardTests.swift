@@ -1,4 +1,5 @@
 import DataverketCore
+import DataverketTestSupport
 import Foundation
 import Testing
 
@@ -6,13 +7,7 @@ import Testing
 @Suite("YAML guard")
 struct YAMLGuardTests {
     /// The 528-byte file that pinned both cores: nine levels of ten aliases (10⁹ nodes), used as a mapping key.
-    static let laughs: String = {
-        var text = "a: &l0 [lol]\n"
-        for level in 1...9 {
-            text += "b\(level): &l\(level) [" + Array(repeating: "*l\(level - 1)", count: 10).joined(separator: ",") + "]\n"
-        }
-        return text + "? *l9\n: 1\n"
-    }()
+    static let laughs = HostileInput.billionLaughs()
 
     @Test("a billion laughs is refused at the alias that crosses the bound, in milliseconds")
     func billionLaughs() throws {

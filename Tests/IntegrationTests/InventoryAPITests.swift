@@ -219,12 +219,8 @@ struct InventoryAPITests {
             #expect(try server.problem(notYAML)["errors"] != nil)
             // Two billion-laughs files at once (a 528-byte alias bomb used as a key) are refused, and the server
             // still answers: the YAML is bounded before it is composed.
-            var laughs = "a: &l0 [lol]\n"
-            for level in 1...9 {
-                laughs += "b\(level): &l\(level) [" + Array(repeating: "*l\(level - 1)", count: 10).joined(separator: ",") + "]\n"
-            }
-            laughs += "? *l9\n: 1\n"
-            let bomb = try String(decoding: JSONSerialization.data(withJSONObject: ["files": [["name": "l.yaml", "content": laughs]]]), as: UTF8.self)
+            let bomb = try String(decoding: JSONSerialization.data(withJSONObject: [
+                "files": [["name": "l.yaml", "content": HostileInput.billionLaughs()]]]), as: UTF8.self)
             async let first = server.raw(.POST, "/v1/inventory/apply", body: bomb)
             async let second = server.raw(.POST, "/v1/inventory/apply", body: bomb)
             for refused in try await [first, second] {

@@ -3,6 +3,7 @@ import Foundation
 import Nett
 import NettIntent
 import Testing
+import DataverketTestSupport
 
 /// Intent validation and verification on the model: referential checks, the reachability matrix, and the
 /// isolation policy (tenant ↔ tenant, tenant → oob/mgmt, sovereignty), before anything touches a device.
@@ -158,11 +159,7 @@ struct IntentTests {
 
     @Test("hostile intents are refused before decoding: alias bombs, deep nesting, duplicate keys with their line")
     func hostile() {
-        var laughs = "datacenter: &l0 [lol]\n"
-        for level in 1...9 {
-            laughs += "x\(level): &l\(level) [" + Array(repeating: "*l\(level - 1)", count: 10).joined(separator: ",") + "]\n"
-        }
-        laughs += "networks: *l9\n"
+        let laughs = HostileInput.billionLaughs(first: "datacenter", prefix: "x", use: "networks: *l9\n")
         for (text, fragment) in [
             (laughs, "n.yaml: line 5, column"),
             ("datacenter: osl1\nnetworks: " + String(repeating: "[", count: 50_000), "nest too deep"),
