@@ -22,6 +22,8 @@ public struct OutboxRelay: Service {
     public var batchSize: Int
     public var pollInterval: Duration
     public var lease: Duration
+    /// The time leases are judged by, in store microseconds: injected so tests advance it instead of sleeping on it.
+    public var now: @Sendable () -> Int64 = StoreTime.now
 
     public init(database: Database, bus: any Bus, logger: Logger, batchSize: Int = 200, pollInterval: Duration = .milliseconds(250), lease: Duration = .seconds(15)) {
         self.database = database
@@ -107,7 +109,7 @@ public struct OutboxRelay: Service {
 
     /// Takes or renews the relay lease; false while another live relay holds it.
     public func acquireLease() async throws -> Bool {
-        let now = StoreTime.now()
+        let now = self.now()
         let expires = now + Int64(lease.components.seconds) * 1_000_000
         return try await database.transaction { session in
             let table = session.table("tasks", "leases")

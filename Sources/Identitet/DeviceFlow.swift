@@ -41,7 +41,7 @@ extension Identitet {
     public func startDeviceAuthorization(sourceAddress: String?) async throws -> DeviceAuthorization {
         _ = try requireUpstream()
         let deviceCode = Secrets.make(prefix: "dvd_")
-        let now = StoreTime.now()
+        let now = self.now()
         let expires = now + Int64(deviceCodeLifetime.components.seconds) * 1_000_000
         let interval = Int(devicePollInterval.components.seconds)
         for attempt in 1...3 {
@@ -126,7 +126,7 @@ extension Identitet {
         guard let pending else {
             throw DataverketError(.notFound, "this sign-in link is not (or no longer) valid; open the verification link again")
         }
-        guard pending.expires > StoreTime.now() else { throw DataverketError(.expiredToken, "the login code expired; run `dvid login` again") }
+        guard pending.expires > self.now() else { throw DataverketError(.expiredToken, "the login code expired; run `dvid login` again") }
         let outcome: Result<UpstreamIdentity, DataverketError>
         if let refusal {
             outcome = .failure(refusal)
@@ -141,7 +141,7 @@ extension Identitet {
         } else {
             throw DataverketError(.invalidArgument, "the callback has no authorization code")
         }
-        let now = StoreTime.now()
+        let now = self.now()
         let issuer = upstream.configuration.issuer
         try await database.transaction { session in
             let table = session.table("identity", "device_authorizations")
@@ -181,7 +181,7 @@ extension Identitet {
     /// consumes the code.
     public func pollDeviceAuthorization(deviceCode: String, audit: OperationContext? = nil) async throws -> SessionTokens {
         let digest = Secrets.digest(deviceCode)
-        let now = StoreTime.now()
+        let now = self.now()
         let outcome: PollOutcome = try await database.transaction { session in
             let table = session.table("identity", "device_authorizations")
             guard let row = try await session.first("""
@@ -238,7 +238,7 @@ extension Identitet {
         guard let row = try await session.first("""
             SELECT status, expires_at FROM \(session.table("identity", "device_authorizations")) WHERE user_code = \(bind: userCode)
             """) else { throw DataverketError(.notFound, "no login is waiting for code \(Self.display(userCode)); check the code in your terminal") }
-        guard try row.decode(column: "expires_at", as: Int64.self) > StoreTime.now() else {
+        guard try row.decode(column: "expires_at", as: Int64.self) > self.now() else {
             throw DataverketError(.expiredToken, "code \(Self.display(userCode)) expired; run `dvid login` again")
         }
         guard try row.decode(column: "status", as: String.self) == "pending" else {

@@ -21,6 +21,9 @@ public actor Identitet {
     nonisolated let upstream: UpstreamOIDC?
     public nonisolated let deviceCodeLifetime: Duration
     public nonisolated let devicePollInterval: Duration
+    /// The time device logins are judged by (poll intervals, code expiry), in store microseconds: injected so tests
+    /// advance it instead of sleeping on it.
+    nonisolated let now: @Sendable () -> Int64
 
     var keys = JWTKeyCollection()
     var activeKID: String?
@@ -34,7 +37,8 @@ public actor Identitet {
     public init(database: Database, issuer: String, masterKey: MasterKey,
                 accessTokenLifetime: Duration = .seconds(900), refreshTokenLifetime: Duration = .seconds(30 * 86_400),
                 upstream: UpstreamIdentityProvider? = nil, httpClient: HTTPClient = .shared,
-                deviceCodeLifetime: Duration = .seconds(600), devicePollInterval: Duration = .seconds(5)) {
+                deviceCodeLifetime: Duration = .seconds(600), devicePollInterval: Duration = .seconds(5),
+                now: @escaping @Sendable () -> Int64 = StoreTime.now) {
         self.database = database
         self.masterKey = masterKey
         self.issuer = issuer
@@ -43,6 +47,7 @@ public actor Identitet {
         self.upstream = upstream.map { UpstreamOIDC(configuration: $0, http: httpClient) }
         self.deviceCodeLifetime = deviceCodeLifetime
         self.devicePollInterval = devicePollInterval
+        self.now = now
     }
 
     /// Writes the audit record of an identity change in the change's own transaction (`context` nil: no record,

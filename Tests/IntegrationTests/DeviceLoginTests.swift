@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import DataverketBus
 import DataverketCore
 import DataverketServer
+import DataverketStore
 import DVCommands
 import Foundation
 @testable import Identitet
@@ -90,6 +91,7 @@ struct Browser {
 /// Runs a server whose Identitet federates device logins to the mock, on a known port (the issuer and the
 /// callback URL must be its real address).
 func withSSOServer(pollInterval: Duration = .seconds(1), deviceCodeLifetime: Duration = .seconds(600), clientID: String = "dataverket-test",
+                   now: @escaping @Sendable () -> Int64 = StoreTime.now,
                    _ body: @Sendable @escaping (TestServer) async throws -> Void) async throws {
     try await withDatabase(.sqlite) { database in
         let port = try freePort()
@@ -100,7 +102,7 @@ func withSSOServer(pollInterval: Duration = .seconds(1), deviceCodeLifetime: Dur
         let upstream = UpstreamIdentityProvider(issuer: oidcMockURL, clientID: clientID, clientSecret: "test-client-secret")
         configuration.upstreamIdentity = upstream
         let identity = Identitet(database: database, issuer: issuer, masterKey: .random(), upstream: upstream,
-                                 deviceCodeLifetime: deviceCodeLifetime, devicePollInterval: pollInterval)
+                                 deviceCodeLifetime: deviceCodeLifetime, devicePollInterval: pollInterval, now: now)
         _ = try await ControlPlane(database: database).migrate()
         try await identity.prepare()
         try await identity.bind("user:test-admin", .platformAdmin, by: "test")
@@ -174,7 +176,9 @@ struct DeviceLoginTests {
 
     @Test("the device-code grant: pending, slow-down, denied, used once, unknown, expired")
     func grantStates() async throws {
-        try await withSSOServer(pollInterval: .seconds(2)) { server in try await Browser.with { browser in
+        // Device-login time stands still unless the test moves it: "too fast" does not depend on the machine's load.
+        let time = ManualTime()
+        try await withSSOServer(pollInterval: .seconds(2), now: time.source) { server in try await Browser.with { browser in
             func poll(_ code: String) async throws -> (status: Int, headers: [String: String], body: String) {
                 try await server.raw(.POST, "/v1/identity/token", body: #"{"grantType": "device_code", "token": "\#(code)"}"#,
                                      headers: ["Authorization": ""])
@@ -205,7 +209,7 @@ struct DeviceLoginTests {
             #expect(refusedPage.status == 400)
             let replay = try await browser.get(server.baseURL + "/v1/identity/device/callback?code=x&state=\(state)")
             #expect(replay.status == 404, "a finished login's state is not accepted again")
-            try await Task.sleep(for: .seconds(7))
+            time.advance(.seconds(7))
             let refused = try await poll(deviceCode)
             #expect(try server.problem(refused)["type"] as? String == "https://dataverket.dev/problems/access-denied")
             #expect(try server.problem(refused)["detail"] as? String == "the identity provider refused the login: access_denied")
@@ -215,13 +219,13 @@ struct DeviceLoginTests {
             let secondCode = try #require(second["deviceCode"] as? String)
             let approved = try await browser.approve(try #require(second["verificationUriComplete"] as? String), as: "bob", serverURL: server.baseURL)
             #expect(approved.status == 200)
-            try await Task.sleep(for: .seconds(2))
+            time.advance(.seconds(2))
             let tokens = try await poll(secondCode)
             #expect(tokens.status == 200, "\(tokens.body)")
             let session = try #require(try JSONSerialization.jsonObject(with: Data(tokens.body.utf8)) as? [String: Any])
             #expect(session["subject"] as? String == "user:bob")
             #expect((session["refreshToken"] as? String)?.hasPrefix("dvr_") == true)
-            try await Task.sleep(for: .seconds(2))
+            time.advance(.seconds(2))
             let again = try await poll(secondCode)
             #expect(try server.problem(again)["type"] as? String == "https://dataverket.dev/problems/expired-token")
             let unknown = try await poll("dvd_not-a-code")
@@ -231,9 +235,10 @@ struct DeviceLoginTests {
 
     @Test("device codes expire")
     func expiry() async throws {
-        try await withSSOServer(pollInterval: .seconds(1), deviceCodeLifetime: .seconds(1)) { server in
+        let time = ManualTime()
+        try await withSSOServer(pollInterval: .seconds(1), deviceCodeLifetime: .seconds(1), now: time.source) { server in
             let started = try await server.client(token: nil).startDeviceAuthorization().ok.body.json
-            try await Task.sleep(for: .milliseconds(1500))
+            time.advance(.milliseconds(1500))
             let response = try await server.raw(.POST, "/v1/identity/token",
                                                 body: #"{"grantType": "device_code", "token": "\#(started.deviceCode)"}"#,
                                                 headers: ["Authorization": ""])

@@ -62,14 +62,24 @@ struct OutboxRelayTests {
 
     @Test("only one relay holds the lease; another takes over when it lapses", arguments: Backend.allCases)
     func singleActiveRelay(_ backend: Backend) async throws {
-        try await withDatabase(backend) { database in
+        try await withDatabase(backend) { (database: Database) async throws in
             let bus = InProcessBus(logger: quietLogger)
-            let first = OutboxRelay(database: database, bus: bus, logger: quietLogger, lease: .seconds(1))
-            let second = OutboxRelay(database: database, bus: bus, logger: quietLogger, lease: .seconds(1))
+            // Lease time stands still unless the test moves it: a busy machine cannot let the lease lapse early.
+            let time = ManualTime()
+            func relay() -> OutboxRelay {
+                var relay = OutboxRelay(database: database, bus: bus, logger: quietLogger, lease: .seconds(1))
+                relay.now = time.source
+                return relay
+            }
+            let first = relay()
+            let second = relay()
             #expect(try await first.acquireLease())
             #expect(try await second.acquireLease() == false)
+            time.advance(.milliseconds(900))
             #expect(try await first.acquireLease())
-            try await Task.sleep(for: .milliseconds(1100))
+            time.advance(.milliseconds(900))
+            #expect(try await second.acquireLease() == false, "renewed 0.9 s ago: still held")
+            time.advance(.milliseconds(1100))
             #expect(try await second.acquireLease())
             #expect(try await first.acquireLease() == false)
         }
@@ -86,11 +96,12 @@ struct ServiceHealthTests {
         try await withServer(backend, mode: .router, bus: bus) { server in
             let encoder = JSONEncoder()
             encoder.dateEncodingStrategy = .iso8601
-            let fresh = Heartbeat(service: "maskin", instance: "m1", version: "1.0.0", datacenter: "osl1")
-            let stale = Heartbeat(service: "nett", instance: "n1", version: "1.0.0", datacenter: "osl1", at: Date().addingTimeInterval(-60))
             var seen: [Components.Schemas.ServiceHealth] = []
             // Bounded at 30 s: on a loaded machine the server's own 2-second heartbeat can be late for a while.
             for _ in 0..<600 {
+                // Fresh beats each round, as a live service sends (one beat re-sent goes stale after 6 s).
+                let fresh = Heartbeat(service: "maskin", instance: "m1", version: "1.0.0", datacenter: "osl1")
+                let stale = Heartbeat(service: "nett", instance: "n1", version: "1.0.0", datacenter: "osl1", at: Date().addingTimeInterval(-60))
                 for beat in [fresh, stale] {
                     try await bus.broadcast(BusMessage(subject: Heartbeat.subject(beat.service), id: ULID.make(), payload: Array(try encoder.encode(beat))))
                 }

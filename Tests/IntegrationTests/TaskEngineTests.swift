@@ -103,11 +103,13 @@ struct TaskEngineTests {
             #expect(counter.value == 0)
             #expect(try await sentral.tasks.get(task.id).attempts == 1)
 
-            let beat = Heartbeat(service: "nett", instance: "n1", version: "1", datacenter: nil)
             let encoder = JSONEncoder()
             encoder.dateEncodingStrategy = .iso8601
             var done = try await sentral.tasks.get(task.id)
             for _ in 0..<600 where !done.state.isTerminal {  // 30 s at most: the resumer may be starved on a loaded machine
+                // A fresh beat each time, as a live service sends: one beat re-sent would go stale (6 s) before a
+                // starved resumer looked, and the dependency would stay down.
+                let beat = Heartbeat(service: "nett", instance: "n1", version: "1", datacenter: nil)
                 try await bus.broadcast(BusMessage(subject: Heartbeat.subject("nett"), id: ULID.make(), payload: Array(try encoder.encode(beat))))
                 try await Task.sleep(for: .milliseconds(50))
                 done = try await sentral.tasks.get(task.id)
