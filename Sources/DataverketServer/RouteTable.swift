@@ -19,15 +19,21 @@ final class RouteTable: Sendable {
         }
     }
 
-    /// The methods answered at `path` (GET implies HEAD, as the router adds it); empty for an unknown path.
+    /// The methods answered at `path` (GET implies HEAD, as the router adds it); empty for an unknown path. As in
+    /// the router, a literal segment wins over a parameter: `/v1/network/asns/allocate` is not `/v1/network/asns/{asn}`.
     func methods(at path: String) -> Set<HTTPRequest.Method> {
         let parts = path.split(separator: "?", maxSplits: 1).first?.split(separator: "/") ?? []
+        var best: [Bool] = []
         var found: Set<HTTPRequest.Method> = []
         for route in routes.withLock({ $0 }) where route.segments.count == parts.count {
-            let matches = zip(route.segments, parts).allSatisfy { template, part in
-                (template.hasPrefix("{") && template.hasSuffix("}")) || template == part
+            let literal = route.segments.map { !($0.hasPrefix("{") && $0.hasSuffix("}")) }
+            guard zip(zip(route.segments, parts), literal).allSatisfy({ pair, isLiteral in !isLiteral || pair.0 == pair.1 }) else { continue }
+            if literal.lexicographicallyPrecedes(best, by: { !$0 && $1 }) { continue }
+            if best.lexicographicallyPrecedes(literal, by: { !$0 && $1 }) || best.isEmpty {
+                best = literal
+                found = []
             }
-            if matches { found.formUnion(route.methods) }
+            found.formUnion(route.methods)
         }
         if found.contains(.get) { found.insert(.head) }
         return found

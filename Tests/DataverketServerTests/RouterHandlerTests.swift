@@ -94,7 +94,9 @@ struct RouterHandlerTests {
     func methodNotAllowed() async throws {
         try await Self.withRouter { harness in
             for (method, path, allow) in [(HTTPRequest.Method.trace, "/v1/tenants", "GET, HEAD, POST"), (.delete, "/v1/tenants", "GET, HEAD, POST"),
-                                          (.post, "/v1/tenants/acme", "DELETE, GET, HEAD, PATCH"), (.put, "/healthz", "GET, HEAD")] {
+                                          (.post, "/v1/tenants/acme", "DELETE, GET, HEAD, PATCH"), (.put, "/healthz", "GET, HEAD"),
+                                          // A literal segment wins over a parameter, as in the router.
+                                          (.get, "/v1/network/asns/allocate", "POST"), (.post, "/v1/network/asns/asn_x", "DELETE")] {
                 let response = try await harness.request(method, path)
                 let problem = try Self.problem(response, status: .methodNotAllowed)
                 #expect(response.headers[.allow] == allow, "\(method) \(path): \(response.headers[.allow] ?? "no Allow")")
