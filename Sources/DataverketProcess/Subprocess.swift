@@ -97,9 +97,13 @@ private struct OutputFile {
     }
 }
 
+/// The child's exit status, once Foundation reports it. Waiting is cancellable: Foundation reports an exit only when
+/// every holder of the socket it hands the child has closed it, so a child that leaves a daemon behind (which
+/// inherited the socket) is never reported — and a timed-out wait must still return.
 private final class ExitWaiter: Sendable {
     private struct State {
         var status: Int32?
+        var cancelled = false
         var waiter: CheckedContinuation<Int32?, Never>?
     }
     private let state = Mutex(State())
@@ -115,14 +119,25 @@ private final class ExitWaiter: Sendable {
         waiter?.resume(returning: status)
     }
 
+    /// The exit status; nil if the waiting task was cancelled first.
     func wait() async -> Int32? {
-        await withCheckedContinuation { continuation in
-            let done = state.withLock { state -> Int32? in
-                if let status = state.status { return status }
-                state.waiter = continuation
-                return nil
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let done = state.withLock { state -> Int32?? in
+                    if let status = state.status { return .some(status) }
+                    if state.cancelled { return .some(nil) }
+                    state.waiter = continuation
+                    return nil
+                }
+                if let done { continuation.resume(returning: done) }
             }
-            if let done { continuation.resume(returning: done) }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Int32?, Never>? in
+                state.cancelled = true
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume(returning: nil)
         }
     }
 }

@@ -134,16 +134,23 @@ public struct TaskEngine: Sendable {
         let health = self.health
         return TaskWorker(
             service: service, kinds: kinds, bus: bus, database: database, logger: logger, concurrency: concurrency,
-            ackWait: ackWait, shouldRun: { try await tasks.shouldRun($0) }, dependencyStatus: { await health.status(of: $0) })
+            ackWait: ackWait, standing: { try await tasks.standing($0) }, dependencyStatus: { await health.status(of: $0) })
     }
 
-    /// Periodic housekeeping: expired idempotency keys, outbox rows published more than 7 days ago.
+    /// Periodic housekeeping: expired idempotency keys, outbox rows published more than 7 days ago, task claims a
+    /// killed worker left behind more than a day ago.
     public func housekeeping() async throws {
         try await database.transaction { try await Idempotency.purgeExpired($0) }
         let cutoff = StoreTime.now() - 7 * 86_400 * 1_000_000
         try await database.transaction { session in
             try await session.run("""
                 DELETE FROM \(session.table("tasks", "outbox")) WHERE published_at IS NOT NULL AND published_at < \(bind: cutoff)
+                """)
+        }
+        let lapsed = StoreTime.now() - 86_400 * 1_000_000
+        try await database.transaction { session in
+            try await session.run("""
+                DELETE FROM \(session.table("tasks", "leases")) WHERE name LIKE 'task:%' AND expires_at < \(bind: lapsed)
                 """)
         }
     }

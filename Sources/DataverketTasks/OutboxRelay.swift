@@ -44,17 +44,26 @@ public struct OutboxRelay: Service {
     }
 
     private func loop() async {
+        var renewed: ContinuousClock.Instant?
         while !Task.isCancelled {
             do {
-                guard try await tryLease() else {
-                    try? await Task.sleep(for: pollInterval * 4)
-                    continue
+                // The lease is renewed a third of the way through, not on every pass: each renewal is a commit, every
+                // commit wakes the relay (`commits`), so with nothing to publish a renewal per pass kept it spinning
+                // (the chaos test's process burned a core on it).
+                if renewed.map({ ContinuousClock.now - $0 >= lease / 3 }) ?? true {
+                    guard try await tryLease() else {
+                        renewed = nil
+                        try? await Task.sleep(for: pollInterval * 4)
+                        continue
+                    }
+                    renewed = .now
                 }
                 let published = try await relayOnce()
                 if published == 0 { await database.commits.wait(timeout: pollInterval) }
             } catch is CancellationError {
                 break
             } catch {
+                renewed = nil  // take the lease again before the next pass: it may have lapsed meanwhile
                 logger.warning("outbox relay pass failed; retrying", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: pollInterval * 4)
             }

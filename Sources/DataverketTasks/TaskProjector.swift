@@ -39,20 +39,32 @@ public struct TaskProjector: Service {
     }
 
     func project(_ delivery: BusDelivery) async {
-        do {
-            let event = try delivery.message.event()
-            let report = try JSONDecoder().decode(TaskReport.self, from: Data(event.data.text.utf8))
-            try await tasks.apply(report)
-            try await delivery.ack()
-        } catch let error as DecodingError {
-            await bus.deadLetterOrRetry(delivery, reason: "undecodable task report: \(error)", logger: logger)
-        } catch {
-            logger.warning("projecting a task report failed; it will be redelivered", metadata: ["error": "\(error)"])
-            if delivery.isLastAttempt {
-                await bus.deadLetterOrRetry(delivery, reason: "projection failed: \(error)", logger: logger)
-            } else {
-                try? await delivery.nak(delay: .seconds(1))
+        var waitedForStore = false
+        while true {
+            do {
+                let event = try delivery.message.event()
+                let report = try JSONDecoder().decode(TaskReport.self, from: Data(event.data.text.utf8))
+                try await tasks.apply(report)
+                try await delivery.ack()
+            } catch let error as DecodingError {
+                await bus.deadLetterOrRetry(delivery, reason: "undecodable task report: \(error)", logger: logger)
+            } catch where StoreErrors.isUnreachable(error) && !Task.isCancelled {
+                // The store being down is not the report's fault: nak'ing would spend its deliveries (a second apart) and
+                // the last one would dead-letter it, leaving its task running for good. Wait for the store, then apply it.
+                if !waitedForStore {
+                    logger.warning("the store is unreachable; holding the task report until it answers", metadata: ["error": "\(error)"])
+                    waitedForStore = true
+                }
+                if await waitForStore(tasks.database, keeping: delivery, every: .seconds(10)) { continue }
+            } catch {
+                logger.warning("projecting a task report failed; it will be redelivered", metadata: ["error": "\(error)"])
+                if delivery.isLastAttempt {
+                    await bus.deadLetterOrRetry(delivery, reason: "projection failed: \(error)", logger: logger)
+                } else {
+                    try? await delivery.nak(delay: .seconds(1))
+                }
             }
+            return
         }
     }
 }

@@ -8,15 +8,19 @@ import Synchronization
 
 /// Runs one service's task commands from the bus (`dv.<service>.cmd.>` on `DV_CMD`).
 ///
-/// Per delivery: skip it if this consumer already processed the message (processed-id table); fail it if
-/// past its deadline; check the kind's dependencies against the health registry (hard or reconciliation
+/// Per delivery: skip it if this consumer already processed the message (processed-id table); take the task's
+/// claim (`TaskClaim`: one delivery runs a task at a time — a second copy handed out meanwhile goes back); drop it if
+/// the task finished already (a stray copy: nothing to run, nothing to undo); give it up if the task was cancelled;
+/// fail it if past its deadline; check the kind's dependencies against the health registry (hard or reconciliation
 /// down → `blocked`, acked, resumed by the blocked-task resumer when the dependency returns — no retry storm); run the
 /// handler with a timeout, reporting progress and keeping the delivery alive; then settle:
 /// success → `succeeded`; `DependencyBlocked` → `blocked`; a retryable failure → nak with exponential
 /// backoff; the last attempt → dead-lettered with its reason and `failed`. A task given up (permanent
 /// failure, last attempt, cancellation, deadline, or a delivery past its attempts because workers were lost)
 /// first runs its kind's compensation — for a `Saga`, the unwind. Terminal reports go through the outbox
-/// together with the processed-id row, so a crash after the work repeats nothing but the report.
+/// together with the processed-id row, so a crash after the work repeats nothing but the report. The store being
+/// unreachable is nobody's failure: the worker holds the delivery (kept alive) until the store answers and then
+/// handles it again, spending no attempt.
 public struct TaskWorker: Service {
     public let service: String
     public let kinds: [String: TaskKind]
@@ -28,14 +32,14 @@ public struct TaskWorker: Service {
     /// How long a delivery stays unacknowledged before the bus redelivers it (a lost worker's tasks come
     /// back after this); running handlers extend it every third of it.
     public var ackWait: Duration
-    /// Whether the task should still run (not finished, not cancelled); the seam to the task store.
-    public let shouldRun: @Sendable (String) async throws -> Bool
+    /// Where a task stands (to run, cancelled, or finished already); the seam to the task store.
+    public let standing: @Sendable (String) async throws -> TaskStanding
     /// A dependency's health: `healthy`, `degraded`, `down`, or nil if never seen.
     public let dependencyStatus: @Sendable (String) async -> String?
 
     public init(service: String, kinds: [TaskKind], bus: any Bus, database: Database, logger: Logger, concurrency: Int = 8,
                 ackWait: Duration = .seconds(30),
-                shouldRun: @escaping @Sendable (String) async throws -> Bool,
+                standing: @escaping @Sendable (String) async throws -> TaskStanding,
                 dependencyStatus: @escaping @Sendable (String) async -> String?) {
         self.service = service
         self.kinds = Dictionary(uniqueKeysWithValues: kinds.map { ($0.name, $0) })
@@ -45,7 +49,7 @@ public struct TaskWorker: Service {
         self.name = "\(service)-worker-\(ULID.make().suffix(8))"
         self.concurrency = concurrency
         self.ackWait = ackWait
-        self.shouldRun = shouldRun
+        self.standing = standing
         self.dependencyStatus = dependencyStatus
     }
 
@@ -120,52 +124,149 @@ public struct TaskWorker: Service {
         var logger = self.logger
         logger[metadataKey: "task_id"] = "\(task.id)"
         logger[metadataKey: "correlation_id"] = "\(task.correlationID)"
-        do {
-            if try await alreadyProcessed(delivery.message.id) {
-                try await delivery.ack()
-                return
+        // The delivery is kept alive on the bus for as long as this handler has it, by a heartbeat of its own: whatever
+        // the handler waits for — a store whose pool queues statements while it cannot connect, a claim to lapse — must
+        // not let the bus hand the command out again meanwhile, one attempt older (the chaos test caught tasks failing
+        // for want of attempts after a store outage that way).
+        let ackWait = self.ackWait
+        let heartbeat = Task {
+            while !Task.isCancelled {
+                try await Task.sleep(for: ackWait / 3)
+                try? await delivery.inProgress()
             }
-            guard let kind = kinds[task.kind] else {
-                try await finish(delivery, task, .failed, "no handler for task kind '\(task.kind)' in \(service)")
-                return
-            }
-            let execution = makeExecution(command, delivery: delivery, logger: logger)
-            guard try await shouldRun(task.id) else {
-                try await giveUp(kind, execution, delivery, .cancelled, "cancelled before this attempt started")
-                return
-            }
-            if Date() > command.deadline {
-                try await giveUp(kind, execution, delivery, .failed, "deadline \(command.deadline.formatted(.iso8601)) passed before the task ran")
-                return
-            }
-            if delivery.attempt > kind.retry.maxAttempts {
-                // The earlier deliveries' workers were lost mid-attempt (crash, kill -9): give up now.
-                try await giveUp(kind, execution, delivery, .failed,
-                                 "no attempts left: this is delivery \(delivery.attempt) of a task with \(kind.retry.maxAttempts) attempts (earlier workers were lost, or could not finish the undo)",
-                                 deadLetter: true)
-                return
-            }
-            var degraded: [String] = []
-            for (dependency, kindOfDependency) in kind.dependencies.sorted(by: { $0.key < $1.key }) {
-                let status = await dependencyStatus(dependency) ?? "unknown"
-                guard status != "healthy" else { continue }
-                if kindOfDependency == .soft {
-                    degraded.append("\(dependency) is \(status)")
-                    continue
-                }
-                let reason = kindOfDependency == .reconciliation
-                    ? "accepted; converges when \(dependency) returns (it is \(status))"
-                    : "waiting for \(dependency): it is \(status) (hard dependency of \(task.kind)); resumes by itself when \(dependency) reports healthy — runbook: docs/runbooks/dependency-blocked.md"
-                try await finish(delivery, task, .blocked, reason, dependency: dependency)
-                return
-            }
-            await report(TaskReport(taskID: task.id, state: .running, progress: 0,
-                                    reason: degraded.isEmpty ? nil : "degraded: " + degraded.joined(separator: ", "),
-                                    attempt: delivery.attempt, worker: name))
-            try await execute(kind, execution, command, delivery: delivery, running: running, logger: logger)
-        } catch {
-            logger.error("settling a command failed; it will be redelivered", metadata: ["error": "\(error)"])
         }
+        defer { heartbeat.cancel() }
+        // One claim per delivery, kept across store outages: after waiting one out, this handler takes its own claim back.
+        let claim = TaskClaim(database: database, taskID: task.id, owner: "\(name)/\(ULID.make())", duration: ackWait)
+        var waitedForStore = false
+        while true {
+            do {
+                try await process(command, delivery: delivery, claim: claim, running: running, logger: logger)
+                return
+            } catch where StoreErrors.isUnreachable(error) && !Task.isCancelled && Date() < command.deadline {
+                // The store being down is not the task's failure: nak'ing would spend one of its attempts per try (a
+                // few seconds of outage failed tasks for good — the chaos test caught that). Hold the command, kept
+                // alive on the bus, until the store answers; then handle it again under the same delivery.
+                if !waitedForStore {
+                    logger.warning("the store is unreachable; holding the command until it answers", metadata: ["error": "\(error)"])
+                    waitedForStore = true
+                }
+                guard await waitForStore(delivery, until: command.deadline) else { return }
+            } catch {
+                logger.error("settling a command failed; it will be redelivered", metadata: ["error": "\(error)"])
+                await claim.release()
+                return
+            }
+        }
+    }
+
+    /// One go at a delivery: skip it if processed, else take the task's claim and run or settle it.
+    private func process(_ command: TaskCommand, delivery: BusDelivery, claim: TaskClaim, running: RunningTasks,
+                         logger: Logger) async throws {
+        let task = command.task
+        if try await alreadyProcessed(delivery.message.id) {
+            try await delivery.ack()
+            return
+        }
+        guard let kind = kinds[task.kind] else {
+            try await finish(delivery, task, .failed, "no handler for task kind '\(task.kind)' in \(service)")
+            return
+        }
+        // At-least-once delivery can hand one command out twice at once — redelivered while its first holder still
+        // runs it (its keep-alives did not reach the bus), or a second copy after a nats-server crash — and the
+        // processed-id check only catches a copy that comes after the first finished. Two handlers then ran one saga
+        // side by side (the chaos test caught that). So a delivery runs only under the task's claim; a copy that
+        // finds a live holder goes back, and by the time it returns the holder has finished (processed) or died.
+        guard try await claim.acquire() else {
+            logger.info("the task is being run under another delivery; this copy comes back later")
+            try await delivery.nak(delay: ackWait)
+            return
+        }
+        // Whoever held the claim before has finished (its processed-id row is in) or died: look again.
+        if try await alreadyProcessed(delivery.message.id) {
+            await claim.release()
+            try await delivery.ack()
+            return
+        }
+        do {
+            try await run(kind, command, delivery: delivery, claim: claim, running: running, logger: logger)
+        } catch {
+            await claim.release()
+            throw error
+        }
+        await claim.release()
+    }
+
+    /// Runs or settles a claimed delivery: cancelled, past its deadline, out of attempts, blocked on a dependency, or
+    /// executed.
+    private func run(_ kind: TaskKind, _ command: TaskCommand, delivery: BusDelivery, claim: TaskClaim, running: RunningTasks,
+                     logger: Logger) async throws {
+        let task = command.task
+        let execution = makeExecution(command, delivery: delivery, logger: logger)
+        switch try await standing(task.id) {
+        case .due:
+            break
+        case .cancelled:
+            try await giveUp(kind, execution, delivery, claim, .cancelled, "cancelled before this attempt started")
+            return
+        case .finished:
+            // Succeeded or failed already: a stray copy of its command. Giving it up would run the compensation and
+            // undo a finished saga (the chaos test caught a succeeded saga unwound that way). Settle the copy only.
+            logger.info("the task has finished already; this copy of its command is dropped")
+            try await delivery.ack()
+            return
+        }
+        if Date() > command.deadline {
+            try await giveUp(kind, execution, delivery, claim, .failed, "deadline \(command.deadline.formatted(.iso8601)) passed before the task ran")
+            return
+        }
+        if delivery.attempt > kind.retry.maxAttempts {
+            // The earlier deliveries' workers were lost mid-attempt (crash, kill -9): give up now.
+            try await giveUp(kind, execution, delivery, claim, .failed,
+                             "no attempts left: this is delivery \(delivery.attempt) of a task with \(kind.retry.maxAttempts) attempts (earlier workers were lost, or could not finish the undo)",
+                             deadLetter: true)
+            return
+        }
+        var degraded: [String] = []
+        for (dependency, kindOfDependency) in kind.dependencies.sorted(by: { $0.key < $1.key }) {
+            let status = await dependencyStatus(dependency) ?? "unknown"
+            guard status != "healthy" else { continue }
+            if kindOfDependency == .soft {
+                degraded.append("\(dependency) is \(status)")
+                continue
+            }
+            let reason = kindOfDependency == .reconciliation
+                ? "accepted; converges when \(dependency) returns (it is \(status))"
+                : "waiting for \(dependency): it is \(status) (hard dependency of \(task.kind)); resumes by itself when \(dependency) reports healthy — runbook: docs/runbooks/dependency-blocked.md"
+            try await finish(delivery, task, .blocked, reason, dependency: dependency)
+            return
+        }
+        await report(TaskReport(taskID: task.id, state: .running, progress: 0,
+                                reason: degraded.isEmpty ? nil : "degraded: " + degraded.joined(separator: ", "),
+                                attempt: delivery.attempt, worker: name))
+        try await execute(kind, execution, command, delivery: delivery, claim: claim, running: running, logger: logger)
+    }
+
+    /// Waits until the store answers again (`handle`'s heartbeat keeps the delivery alive); false if the worker is
+    /// stopping or `deadline` passes first (the command then comes back by itself).
+    private func waitForStore(_ delivery: BusDelivery, until deadline: Date) async -> Bool {
+        await DataverketTasks.waitForStore(database, keeping: delivery, every: ackWait / 3, until: deadline)
+    }
+
+    /// Keeps the task's claim renewed every third of `ackWait` while `body` runs (the delivery itself is kept alive by
+    /// `handle`'s heartbeat); `onClaimLost` is called if another holder took the claim meanwhile (this one could not
+    /// renew it for longer than `ackWait`, e.g. across a store outage).
+    private func keepingClaim<T: Sendable>(_ claim: TaskClaim, onClaimLost: @escaping @Sendable () -> Void = {},
+                                           _ body: () async -> T) async -> T {
+        let ackWait = self.ackWait
+        let renewal = Task {
+            while !Task.isCancelled {
+                try await Task.sleep(for: ackWait / 3)
+                if (try? await claim.renew()) == false { onClaimLost() }
+            }
+        }
+        defer { renewal.cancel() }
+        return await body()
     }
 
     private func makeExecution(_ command: TaskCommand, delivery: BusDelivery, logger: Logger) -> TaskExecution {
@@ -182,7 +283,7 @@ public struct TaskWorker: Service {
     }
 
     private func execute(_ kind: TaskKind, _ execution: TaskExecution, _ command: TaskCommand, delivery: BusDelivery,
-                         running: RunningTasks, logger: Logger) async throws {
+                         claim: TaskClaim, running: RunningTasks, logger: Logger) async throws {
         let task = command.task
         let remaining = command.deadline.timeIntervalSinceNow
         let timeout = min(kind.timeout, .milliseconds(Int64(max(0, remaining) * 1000)))
@@ -198,31 +299,29 @@ public struct TaskWorker: Service {
             }
         }
         await running.add(task.id, work)
-        let keepAlive = Task {
-            while !Task.isCancelled {
-                try await Task.sleep(for: ackWait / 3)
-                try? await delivery.inProgress()
-            }
+        let outcome = await keepingClaim(claim, onClaimLost: { work.cancel() }) {
+            await withTaskCancellationHandler { await work.result } onCancel: { work.cancel() }
         }
-        let outcome = await withTaskCancellationHandler { await work.result } onCancel: { work.cancel() }
-        keepAlive.cancel()
         let wasCancelled = await running.remove(task.id)
         switch outcome {
         case .success:
             try await finish(delivery, task, .succeeded, nil)
         case .failure where wasCancelled:
-            try await giveUp(kind, execution, delivery, .cancelled, "cancelled while running")
+            try await giveUp(kind, execution, delivery, claim, .cancelled, "cancelled while running")
         case .failure(let error) where error is TaskCancelled || error is CancellationError:
-            // Not asked for: this worker is shutting down. Hand the command back.
+            // Not asked for: this worker is shutting down, or another delivery took the task over. Hand the command back.
             try? await delivery.nak()
+        case .failure(let error) where StoreErrors.isUnreachable(error):
+            // Not the task's failure: `handle` waits for the store and runs the delivery again (the saga resumes).
+            throw error
         case .failure(let error as DependencyBlocked):
             try await finish(delivery, task, .blocked, error.reason, dependency: error.dependency)
         case .failure(let error):
             let reason = Self.describe(error)
             if !Self.retryable(error) {
-                try await giveUp(kind, execution, delivery, .failed, reason)
+                try await giveUp(kind, execution, delivery, claim, .failed, reason)
             } else if delivery.attempt >= kind.retry.maxAttempts {
-                try await giveUp(kind, execution, delivery, .failed,
+                try await giveUp(kind, execution, delivery, claim, .failed,
                                  "\(reason) (attempt \(delivery.attempt) of \(kind.retry.maxAttempts); dead-lettered)", deadLetter: true)
             } else {
                 let delay = kind.retry.delay(after: delivery.attempt)
@@ -238,8 +337,8 @@ public struct TaskWorker: Service {
     /// kind's timeout), then records `state` with the reason and what was undone. If the compensation fails
     /// the command goes back for another try, until the consumer's last delivery, where the task fails
     /// saying cleanup is needed.
-    private func giveUp(_ kind: TaskKind, _ execution: TaskExecution, _ delivery: BusDelivery, _ state: TaskState, _ reason: String,
-                        deadLetter: Bool = false) async throws {
+    private func giveUp(_ kind: TaskKind, _ execution: TaskExecution, _ delivery: BusDelivery, _ claim: TaskClaim, _ state: TaskState,
+                        _ reason: String, deadLetter: Bool = false) async throws {
         var reason = reason
         if let compensation = kind.compensation {
             // The compensation sees why the task is given up (sagas log it; kinds report it to their resource).
@@ -248,11 +347,14 @@ public struct TaskWorker: Service {
             let execution = TaskExecution(task: failing, attempt: execution.attempt, context: execution.context,
                                           logger: execution.logger, database: execution.database, report: execution.report)
             let attempt = Task { try await Self.withTimeout(kind.timeout) { try await compensation(execution) } }
-            switch await attempt.result {
+            switch await keepingClaim(claim, { await attempt.result }) {
             case .success(let summary?):
                 reason += "; \(summary)"
             case .success(nil):
                 break
+            case .failure(let error) where StoreErrors.isUnreachable(error):
+                // Not the undo's failure: `handle` waits for the store and gives the task up again.
+                throw error
             case .failure(let error) where delivery.attempt < spec.maxDeliver:
                 logger.warning("compensation failed; the command goes back for another try",
                                metadata: ["task_id": "\(execution.task.id)", "error": "\(error)"])
@@ -384,5 +486,114 @@ actor Slots {
         } else {
             waiters.removeFirst().resume()
         }
+    }
+}
+
+/// Where a delivered task stands in the task store.
+public enum TaskStanding: Sendable, Hashable {
+    /// Queued, running or blocked, and not being cancelled: run it.
+    case due
+    /// Cancelled or being cancelled (or gone): give it up, compensating.
+    case cancelled
+    /// Succeeded or failed already: whatever delivered it again is a stray copy, nothing is to be done.
+    case finished
+}
+
+/// Waits until `database` answers again, keeping `delivery` alive on the bus (every `keepAlive`); false if the
+/// calling task is cancelled or `deadline` passes first. For consumers that must not spend a delivery on a store outage.
+func waitForStore(_ database: Database, keeping delivery: BusDelivery, every keepAlive: Duration, until deadline: Date? = nil) async -> Bool {
+    let step = min(keepAlive, .seconds(2))
+    var delay = Duration.milliseconds(100)
+    var lastKeptAlive: ContinuousClock.Instant?
+    while !Task.isCancelled, deadline.map({ Date() < $0 }) ?? true {
+        if lastKeptAlive.map({ ContinuousClock.now - $0 >= keepAlive / 2 }) ?? true {
+            try? await delivery.inProgress()
+            lastKeptAlive = .now
+        }
+        if (try? await database.ping(timeout: step)) != nil { return true }
+        try? await Task.sleep(for: delay)
+        delay = min(delay * 2, step)
+    }
+    return false
+}
+
+/// The right to run one task now: a lease row `task:<id>` in `tasks.leases`, taken by a delivery's handler before it
+/// runs or settles the task, renewed with the delivery's keep-alive, dropped when it is done. It lasts `ackWait`, so a
+/// killed holder's claim lapses about when the bus hands its command to someone else.
+struct TaskClaim: Sendable {
+    let database: Database
+    let taskID: String
+    /// This handler (worker and delivery).
+    let owner: String
+    let duration: Duration
+
+    var name: String { "task:\(taskID)" }
+
+    enum Take { case taken, held(until: Int64) }
+
+    /// Takes the claim, waiting out a holder that stopped renewing it; false while another holder keeps renewing it.
+    func acquire() async throws -> Bool {
+        var lastSeen: Int64?
+        for _ in 0..<3 {
+            switch try await take() {
+            case .taken:
+                return true
+            case .held(let until):
+                if let lastSeen, until > lastSeen { return false }  // renewed meanwhile: its holder is alive
+                lastSeen = until
+                // Until it lapses: at most `duration` from now.
+                try await Task.sleep(for: min(.microseconds(max(0, until - StoreTime.now())), duration) + .milliseconds(20))
+            }
+        }
+        return false
+    }
+
+    /// One try: take the claim if it is free, lapsed or already this owner's.
+    func take() async throws -> Take {
+        let (name, owner) = (self.name, self.owner)
+        let now = StoreTime.now()
+        let until = now + Self.microseconds(duration)
+        do {
+            return try await database.transaction { session in
+                let table = session.table("tasks", "leases")
+                let taken = try await session.affected("""
+                    UPDATE \(table) SET owner = \(bind: owner), expires_at = \(bind: until)
+                    WHERE name = \(bind: name) AND (owner = \(bind: owner) OR expires_at < \(bind: now)) RETURNING name
+                    """)
+                if taken == 1 { return .taken }
+                if let held = try await session.first("SELECT expires_at FROM \(table) WHERE name = \(bind: name)") {
+                    return .held(until: try held.decode(column: "expires_at", as: Int64.self))
+                }
+                try await session.run("INSERT INTO \(table) (name, owner, expires_at) VALUES (\(bind: name), \(bind: owner), \(bind: until))")
+                return .taken
+            }
+        } catch let error as DataverketError where error.code == .alreadyExists {
+            return .held(until: until)  // another handler created it first
+        }
+    }
+
+    /// Extends the claim; false if it is no longer this owner's.
+    func renew() async throws -> Bool {
+        let (name, owner) = (self.name, self.owner)
+        let until = StoreTime.now() + Self.microseconds(duration)
+        return try await database.transaction { session in
+            try await session.affected("""
+                UPDATE \(session.table("tasks", "leases")) SET expires_at = \(bind: until)
+                WHERE name = \(bind: name) AND owner = \(bind: owner) RETURNING name
+                """) == 1
+        }
+    }
+
+    /// Drops the claim if this owner holds it (best effort: one left behind lapses after `duration`).
+    func release() async {
+        let (name, owner) = (self.name, self.owner)
+        try? await database.transaction { session in
+            try await session.run("DELETE FROM \(session.table("tasks", "leases")) WHERE name = \(bind: name) AND owner = \(bind: owner)")
+        }
+    }
+
+    static func microseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
     }
 }

@@ -206,8 +206,15 @@ public struct Tasks: Sendable {
 
     /// Whether a worker should (still) run the task: it exists, is not finished and not being cancelled.
     public func shouldRun(_ id: String) async throws -> Bool {
-        guard let task = try await database.read({ try await find($0, id) }) else { return false }
-        return !task.state.isTerminal && !task.cancelRequested
+        try await standing(id) == .due
+    }
+
+    /// Where the task stands for a worker that received its command: due, cancelled (or being cancelled, or gone), or
+    /// finished (succeeded or failed) already.
+    public func standing(_ id: String) async throws -> TaskStanding {
+        guard let task = try await database.read({ try await find($0, id) }) else { return .cancelled }
+        if task.state == .succeeded || task.state == .failed { return .finished }
+        return task.state.isTerminal || task.cancelRequested ? .cancelled : .due
     }
 
     /// The queued, running or blocked task of `kind` on a resource, if any.

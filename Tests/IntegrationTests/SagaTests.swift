@@ -48,13 +48,14 @@ func execution(of task: TaskRecord, attempt: Int, database: Database) -> TaskExe
     TaskExecution(task: task, attempt: attempt, context: testContext, logger: quietLogger, database: database, report: { _, _ in })
 }
 
-/// How often each key was applied (`+`) and reverted (`-`) according to the ledger's journal.
+/// How often each key's effect was created and removed according to the ledger's journal (calls that found the
+/// effect already there, or already gone, are not counted).
 func journalCounts(_ ledger: DemoLedger) async throws -> (applied: [String: Int], reverted: [String: Int]) {
     var applied: [String: Int] = [:]
     var reverted: [String: Int] = [:]
-    for line in try await ledger.journal() {
-        let key = String(line.dropFirst(2))
-        if line.hasPrefix("+ ") { applied[key, default: 0] += 1 } else { reverted[key, default: 0] += 1 }
+    for entry in try await ledger.entries() where entry.isEnd {
+        if entry.outcome == "created" { applied[entry.key, default: 0] += 1 }
+        if entry.outcome == "removed" { reverted[entry.key, default: 0] += 1 }
     }
     return (applied, reverted)
 }

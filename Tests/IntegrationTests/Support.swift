@@ -120,11 +120,22 @@ actor LocalNATSServer {
         process.standardError = FileHandle.nullDevice
         try process.run()
         self.process = process
-        for _ in 0..<200 {
+        // Generous: after a SIGKILL the server first recovers its JetStream store, on a machine that may be busy.
+        for _ in 0..<1200 {
             if portAcceptsConnections(port) { return }
+            guard process.isRunning else { throw DataverketError(.unavailable, "nats-server exited at start (port \(port))") }
             try await Task.sleep(for: .milliseconds(25))
         }
-        throw DataverketError(.unavailable, "nats-server did not listen on \(port) within 5 s")
+        throw DataverketError(.unavailable, "nats-server did not listen on \(port) within 30 s")
+    }
+
+    /// Kills the server with SIGKILL (no shutdown: nothing flushed, no client told), keeping its store for `start()`.
+    func crash() async throws {
+        guard let process else { return }
+        self.process = nil
+        kill(process.processIdentifier, SIGKILL)
+        for _ in 0..<1200 where process.isRunning { try await Task.sleep(for: .milliseconds(25)) }
+        guard !process.isRunning else { throw DataverketError(.unavailable, "nats-server \(process.processIdentifier) outlived SIGKILL by 30 s") }
     }
 
     /// Stops the server gracefully (SIGTERM), keeping its store for a restart.
