@@ -108,7 +108,7 @@ struct NettBench: AsyncParsableCommand {
         let again = try await rollout.apply(intent)
         let clock = ContinuousClock()
         let start = clock.now
-        let results = try await ProbeRunner(endpoints: endpoints).run(probes)
+        let results = try await ProbeRunner(endpoints: endpoints, evidence: devices.probeEvidence(for: intent)).run(probes)
         let alone = seconds(clock.now - start)
         print("# dv-bench nett — apply → probes on the lab fabric (2 OVS leaves, FRR + nftables border; \(probes.count) probes)")
         print(tableRow(["run", "seconds", "probes ok", "vs probes alone"], [44, 10, 11, 0]))

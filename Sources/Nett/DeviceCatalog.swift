@@ -123,6 +123,33 @@ public actor NetworkDevices {
         return driver
     }
 
+    /// What the probes of `intent` can read for evidence: the default-drop counters of the firewalls it configures
+    /// (each nftables target, in its namespace and its VRF namespaces), and per network the namespace of the router's
+    /// leg there (its VRF's namespace where VRFs are namespaces).
+    public nonisolated func probeEvidence(for intent: NetworkIntent) -> ProbeEvidence {
+        let targets = targets(for: intent)
+        let firewalls = targets.filter { $0.driver == "nftables" }.map { target in
+            Nftables(device: target.name, namespace: target.namespace, table: target.table ?? "dataverket",
+                     vrfNamespaces: (target.vrfs ?? [:]).values.sorted())
+        }
+        let vrfOf = Dictionary(intent.networks.map { ($0.name, $0.vrf) }, uniquingKeysWith: { first, _ in first })
+        var gateways: [String: String] = [:]
+        for router in intent.routers ?? [] where router.external != true {
+            guard let target = targets.first(where: { $0.name == router.name && $0.driver == "frr" }) else { continue }
+            for interface in router.interfaces ?? [] where gateways[interface.network] == nil {
+                let vrf = vrfOf[interface.network] ?? nil
+                if let namespace = vrf.flatMap({ target.vrfs?[$0] }) ?? target.namespace { gateways[interface.network] = namespace }
+            }
+        }
+        guard !firewalls.isEmpty else { return ProbeEvidence(gateways: gateways) }
+        let defaultDrops: @Sendable () async throws -> Int = {
+            var total = 0
+            for firewall in firewalls { total += try await firewall.defaultDrops() }
+            return total
+        }
+        return ProbeEvidence(defaultDrops: defaultDrops, gateways: gateways)
+    }
+
     /// The targets an intent configures (its switches and non-external routers), leaves before routers, switches in
     /// name order, so MLAG peers go one at a time; within a router FRR before nftables.
     public nonisolated func targets(for intent: NetworkIntent, only: Set<String>? = nil) -> [DeviceTarget] {

@@ -267,11 +267,11 @@ public struct Nftables: ConfigBackend {
     public func normalize(_ text: String) -> [String] { Self.canonical(text) }
 
     /// nft's listing, comparable with the renderer's: lines trimmed, a set's `elements = { … }` (which nft wraps and
-    /// reorders) on one line in sorted order.
+    /// reorders) on one line in sorted order, a counter's running totals (`counter packets N bytes M`) left out.
     public static func canonical(_ text: String) -> [String] {
         var lines: [String] = []
         var pending: String?
-        for line in significantLines(text) {
+        for line in significantLines(text).map(withoutCounterTotals) {
             if var open = pending {
                 open += " " + line
                 pending = open.contains("}") ? nil : open
@@ -284,6 +284,38 @@ public struct Nftables: ConfigBackend {
         }
         if let pending { lines.append(pending) }
         return lines
+    }
+
+    /// `counter packets 12 bytes 1008 drop` → `counter drop`: what a counter has counted is state, not configuration.
+    public static func withoutCounterTotals(_ line: String) -> String {
+        line.replacing(#/counter packets \d+ bytes \d+/#, with: "counter")
+    }
+
+    /// Packets the forward chain's default drop (`NftablesRenderer`'s counted last rule) has dropped so far, summed over
+    /// the router's namespace and its VRF namespaces; 0 where the table or the rule is missing.
+    public func defaultDrops() async throws -> Int {
+        var total = 0
+        for target in [namespace] + vrfNamespaces.map(Optional.some) {
+            let result = try await nft(["-j", "list", "chain", "inet", table, "forward"], in: target)
+            guard result.status == 0 else { continue }
+            total += Self.defaultDrops(json: result.stdout)
+        }
+        return total
+    }
+
+    /// The default drop's packet counter in `nft -j list chain …` output.
+    public static func defaultDrops(json: String) -> Int {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+              let items = object["nftables"] as? [[String: Any]] else { return 0 }
+        var total = 0
+        for item in items {
+            guard let rule = item["rule"] as? [String: Any], rule["comment"] as? String == NftablesRenderer.defaultDropComment,
+                  let expressions = rule["expr"] as? [[String: Any]] else { continue }
+            for expression in expressions {
+                if let counter = expression["counter"] as? [String: Any], let packets = counter["packets"] as? Int { total += packets }
+            }
+        }
+        return total
     }
 
     static func sortedElements(_ line: String) -> String {

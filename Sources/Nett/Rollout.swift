@@ -101,11 +101,12 @@ public struct Rollout: Sendable {
         var results: [ProbeResult] = []
         if failure == nil, probe {
             let endpoints = devices.catalog.endpoints ?? []
-            results = try await ProbeRunner(endpoints: endpoints).run(ProbePlanner.plan(intent, endpoints: endpoints))
+            results = try await ProbeRunner(endpoints: endpoints, evidence: devices.probeEvidence(for: intent))
+                .run(ProbePlanner.plan(intent, endpoints: endpoints))
             let failed = results.filter { !$0.ok }
             logger.info("probes done", metadata: ["probes": "\(results.count)", "failed": "\(failed.count)", "elapsed": "\(ContinuousClock.now - started)"])
             if !failed.isEmpty {
-                failure = "probe\(failed.count == 1 ? "" : "s") failed: " + failed.prefix(5).map { "\($0.probe)" }.joined(separator: "; ")
+                failure = "probe\(failed.count == 1 ? "" : "s") failed: " + failed.prefix(5).map(\.summary).joined(separator: "; ")
                     + (failed.count > 5 ? "; and \(failed.count - 5) more" : "")
             }
             try await progress("probes: \(results.count - failed.count)/\(results.count) as intended")

@@ -3,7 +3,7 @@ import DataverketCore
 
 /// Renders the firewall part of an intent for a border router: an nftables `inet` table whose forward chain drops
 /// by default, accepts established and related traffic, and accepts exactly the flows of the verified reachability
-/// matrix (so a `deny` or a VRF boundary never turns into an accept).
+/// matrix (so a `deny` or a VRF boundary never turns into an accept); the default drop is a counted rule at the end.
 public struct NftablesRenderer: ConfigRenderer {
     public var platform: String { "nftables" }
     public let table: String
@@ -37,9 +37,14 @@ public struct NftablesRenderer: ConfigRenderer {
                 }
             }
         }
-        lines += ["\t}", "}"]
+        // What falls through is dropped by the chain's policy; this last rule counts it first, so a probe expected to be
+        // blocked can show that the firewall dropped it (Nett's `ProbeRunner` reads the counter around the probe).
+        lines += ["\t\tcounter drop comment \"\(Self.defaultDropComment)\"", "\t}", "}"]
         return lines.joined(separator: "\n") + "\n"
     }
+
+    /// The comment on the forward chain's last rule, the counted default drop.
+    public static let defaultDropComment = "default drop"
 
     static func rule(from: String, to: String, flow: String, prefixes: [String: CIDR], v4: Bool, v6: Bool) -> String? {
         let source = prefixes[from], target = prefixes[to]

@@ -127,6 +127,26 @@ struct NetworkLabTests {
             let gateway = try await runSubprocess("/usr/sbin/ip", ["netns", "exec", acmeHost.namespace, "/usr/bin/ping", "-c1", "-W2", "10.110.0.1"],
                                                   environment: [:], timeout: .seconds(10))
             #expect(gateway?.status == 0, "the acme host cannot reach its gateway in the VRF: \(gateway?.stdout ?? "timeout")")
+
+            // Probes expected to be blocked carry positive evidence (issue 16 §4): across a VRF boundary the border
+            // answers "net unreachable"; inside a VRF the firewall's default-drop counter rises while the probe runs
+            // alone; and each target answered someone in the same run (an allowed probe, or a ping from its own segment).
+            let intent = try NetworkIntent.load(yaml: String(contentsOfFile: Self.example, encoding: .utf8))
+            let endpoints = catalog.endpoints ?? []
+            let evidence = devices.probeEvidence(for: intent)
+            let proven = try await ProbeRunner(endpoints: endpoints, evidence: evidence).run(ProbePlanner.plan(intent, endpoints: endpoints))
+            #expect(proven.count == 60 && proven.allSatisfy(\.ok), "\(proven.filter { !$0.ok }.map(\.summary))")
+            let blocked = proven.filter { !$0.probe.expect }
+            #expect(blocked.contains { $0.blockedBy?.contains("ICMP destination net unreachable") == true }, "\(blocked.map(\.summary))")
+            #expect(blocked.contains { $0.blockedBy?.contains("default drop") == true }, "\(blocked.map(\.summary))")
+            #expect(blocked.contains { $0.targetAnswered?.contains("own segment") == true }, "\(blocked.map { $0.targetAnswered ?? "-" })")
+            // Without the firewall's counter a silent drop proves nothing; a target that is gone answers nobody — both fail.
+            let silent = Probe(from: "mgmt", to: "public-lb", flow: "icmp", expect: false)
+            let blind = try await ProbeRunner(endpoints: endpoints, evidence: ProbeEvidence(gateways: evidence.gateways)).run([silent])
+            #expect(blind.count == 1 && blind[0].ok == false && blind[0].blockedBy == nil, "\(blind.map(\.summary))")
+            let gone = endpoints.map { $0.network == "acme-web" ? ProbeEndpoint(network: "acme-web", namespace: $0.namespace, address: "10.110.0.99") : $0 }
+            let lost = try await ProbeRunner(endpoints: gone, evidence: evidence).run([Probe(from: "mgmt", to: "acme-web", flow: "icmp", expect: false)])
+            #expect(lost.count == 1 && lost[0].ok == false && lost[0].targetAnswered == nil, "\(lost.map(\.summary))")
             // The normalized getters, read through the API: the leaf's interfaces, VLANs and learned MACs (the probes
             // just talked through it), the border's BGP session, routes and the VRF's interface.
             let leafState = await Self.dvnet(server, ["device", "show", "osl1-leaf1", "-o", "json"])
@@ -168,9 +188,11 @@ struct NetworkLabTests {
             let clean = await Self.dvnet(server, ["drift"])
             #expect(clean.code == 0 && clean.out.contains("no drift"), "\(clean)")
 
-            // 2. Out-of-band edits by hand: a port re-tagged with ovs-vsctl, an address added with vtysh, the firewall
-            //    chain flushed with nft in one VRF namespace.
-            let retag = try await runSubprocess("/usr/bin/ovs-vsctl", ["--db=unix:\(leaf1.database!)", "set", "port", "Ethernet1", "tag=120"],
+            // 2. Out-of-band edits by hand: a port's MTU raised with ovs-vsctl (mgmt's server port to jumbo frames), an
+            //    address added with vtysh, the firewall chain flushed with nft in one VRF namespace. (The port keeps its
+            //    VLAN: re-tagging a host's port strands that host, and the probes — which need every target to answer
+            //    someone — would rightly refuse to accept that drift.)
+            let retag = try await runSubprocess("/usr/bin/ovs-vsctl", ["--db=unix:\(leaf1.database!)", "set", "interface", "Ethernet3", "mtu_request=9216"],
                                                 environment: [:], timeout: .seconds(20))
             #expect(retag?.status == 0)
             _ = try await frr.vtysh(["configure terminal", "interface mgmt", "ip address 10.30.0.254/24"])
@@ -180,14 +202,14 @@ struct NetworkLabTests {
             #expect(flushed?.status == 0, "\(flushed?.stderr ?? "timeout")")
             let drift = await Self.dvnet(server, ["drift"])
             #expect(drift.code == 0, "\(drift)")
-            #expect(drift.out.contains("osl1-leaf1 (ovs): modified port Ethernet1") && drift.out.contains("+ port Ethernet1 tag=120"), "\(drift.out)")
+            #expect(drift.out.contains("osl1-leaf1 (ovs): modified port Ethernet3") && drift.out.contains("+ port Ethernet3 tag=30 mtu=9216"), "\(drift.out)")
             #expect(drift.out.contains("osl1-border1 (frr): extra interface mgmt") || drift.out.contains("osl1-border1 (frr): modified interface mgmt"),
                     "\(drift.out)")
             #expect(drift.out.contains("osl1-border1 (nftables): modified") && drift.out.contains("VRF namespace \(sovereign) differs"), "\(drift.out)")
             let json = try await server.raw(.GET, "/v1/network/drift?device=osl1-leaf1")
             let items = (try JSONSerialization.jsonObject(with: Data(json.body.utf8)) as? [String: Any])?["items"] as? [[String: Any]] ?? []
             #expect(json.status == 200 && items.count == 1 && items.first?["kind"] as? String == "modified"
-                    && items.first?["object"] as? String == "port Ethernet1", "\(json)")
+                    && items.first?["object"] as? String == "port Ethernet3", "\(json)")
 
             // 3. Accept the switch's drift: it becomes a changeset that waits for another admin's approval.
             let accepted = await Self.dvnet(server, ["drift", "accept", "osl1-leaf1", "-o", "json"])
@@ -203,8 +225,8 @@ struct NetworkLabTests {
             #expect(approved.code == 0 && approved.out.contains("(accept): applied"), "\(approved)")
             let folded = try await server.raw(.GET, "/v1/network/changesets/\(changeset)")
             let foldedIntent = (try JSONSerialization.jsonObject(with: Data(folded.body.utf8)) as? [String: Any])?["intent"] as? [String: Any]
-            let foldedPort = (foldedIntent?["ports"] as? [[String: Any]] ?? []).first { $0["device"] as? String == "osl1-leaf1" && $0["interface"] as? String == "Ethernet1" }
-            #expect(foldedPort?["profile"] as? String == "server-globex", "\(folded.body)")
+            let foldedPort = (foldedIntent?["ports"] as? [[String: Any]] ?? []).first { $0["device"] as? String == "osl1-leaf1" && $0["interface"] as? String == "Ethernet3" }
+            #expect(foldedPort?["profile"] as? String == "router-mgmt", "the intent's profile for mgmt at 9216: \(folded.body)")
 
             // 4. Remediate the router's drift: the applied intent is pushed again and the extra address is gone.
             let remediated = await Self.dvnet(server, ["drift", "remediate", "osl1-border1", "--wait", "--timeout", "240"])

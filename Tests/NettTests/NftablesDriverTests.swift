@@ -38,7 +38,9 @@ struct NftablesDriverTests {
             #expect(diff.contains { $0.hasPrefix("+ ") && $0.contains("tcp dport 22") })
             try await driver.commit(confirmWithin: nil)
             let rules = try await driver.rules()
-            #expect(rules.filter { $0.chain == "forward" }.count == 2 + 5, "\(rules)")
+            // established/related, invalid, the 5 flows, the counted default drop
+            #expect(rules.filter { $0.chain == "forward" }.count == 2 + 5 + 1, "\(rules)")
+            #expect(rules.last { $0.chain == "forward" }?.comment == NftablesRenderer.defaultDropComment)
             #expect(rules.contains { $0.comment == "external -> public-lb tcp/443" })
 
             // A changeset that closes mgmt → oob, committed with confirm-within and not confirmed: rolled back by itself.

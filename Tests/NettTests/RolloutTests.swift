@@ -27,6 +27,62 @@ struct RolloutTests {
         #expect(ProbePlanner.plan(open, endpoints: endpoints).contains(Probe(from: "mgmt", to: "oob", flow: "icmp", expect: true)))
     }
 
+    @Test("a blocked probe passes only with what blocked it and its target answering someone; a missing endpoint fails")
+    func probeEvidence() async throws {
+        let probe = Probe(from: "mgmt", to: "acme-web", flow: "icmp", expect: false)
+        // A silent timeout proves nothing; nor does a refusal when the target answered nobody (it may be gone).
+        #expect(!ProbeResult(probe: probe, passed: false).ok)
+        #expect(!ProbeResult(probe: probe, passed: false, blockedBy: "refused by 10.30.0.1: ICMP destination net unreachable").ok)
+        #expect(!ProbeResult(probe: probe, passed: false, targetAnswered: "answered a ping from its own segment").ok)
+        #expect(ProbeResult(probe: probe, passed: false, blockedBy: "dropped", targetAnswered: "answered").ok)
+        #expect(!ProbeResult(probe: probe, passed: true, blockedBy: "dropped", targetAnswered: "answered").ok, "it got through")
+        let allowed = Probe(from: "mgmt", to: "oob", flow: "tcp/22", expect: true)
+        #expect(ProbeResult(probe: allowed, passed: true).ok && !ProbeResult(probe: allowed, passed: false).ok)
+        #expect(!ProbeResult(probe: allowed, passed: true, error: "no probe endpoint on oob").ok)
+        // The verdict travels with the report (the CLI reads `ok`), and old reports without the new fields still decode.
+        let encoded = try JSONSerialization.jsonObject(with: JSONEncoder().encode(ProbeResult(probe: probe, passed: false))) as? [String: Any]
+        #expect(encoded?["ok"] as? Bool == false)
+        let old = try JSONDecoder().decode(ProbeResult.self, from: Data(#"{"probe": {"from": "a", "to": "b", "flow": "icmp", "expect": true}, "passed": true}"#.utf8))
+        #expect(old.ok && old.blockedBy == nil)
+
+        // A network without an endpoint: the probe fails, saying so, and nothing runs for it.
+        let results = try await ProbeRunner(endpoints: [ProbeEndpoint(network: "mgmt", namespace: "ns-mgmt", address: "10.30.0.10")])
+            .run([probe, Probe(from: "acme-web", to: "mgmt", flow: "tcp/22", expect: true)])
+        #expect(results.count == 2 && results.allSatisfy { !$0.ok })
+        #expect(results.allSatisfy { $0.error?.contains("no probe endpoint on acme-web") == true }, "\(results)")
+        #expect(results[0].summary.contains("no probe endpoint on acme-web"))
+
+        // What ping prints: a refusal from the network counts; "host unreachable" (nobody answered ARP) does not.
+        #expect(ProbeRunner.refusal(inPingOutput: "PING 10.110.0.10 (10.110.0.10) 56(84) bytes of data.\nFrom 10.30.0.1 icmp_seq=1 Destination Net Unreachable\n")
+                == "refused by 10.30.0.1: ICMP destination net unreachable")
+        #expect(ProbeRunner.refusal(inPingOutput: "From 192.0.2.1 icmp_seq=1 Packet filtered\n") == "refused by 192.0.2.1: ICMP packet filtered")
+        #expect(ProbeRunner.refusal(inPingOutput: "From 10.110.0.1 icmp_seq=1 Destination Host Unreachable\n") == nil)
+        #expect(ProbeRunner.refusal(inPingOutput: "ping: connect: Network is unreachable\n") == nil, "a local error is no answer from the network")
+        #expect(ProbeRunner.refusal(inPingOutput: "\n--- 10.110.0.10 ping statistics ---\n1 packets transmitted, 0 received, 100% packet loss\n") == nil)
+    }
+
+    @Test("the firewall's default drop is a counted rule; its totals are state, not drift; the evidence knows each network's gateway")
+    func defaultDropCounter() throws {
+        let intent = try IntentTests.example()
+        let table = try NftablesRenderer().render(intent, device: "osl1-border1")
+        #expect(table.contains("\t\tcounter drop comment \"default drop\"\n\t}\n}\n"))
+        let listed = table.replacingOccurrences(of: "counter drop", with: "counter packets 17 bytes 1428 drop")
+        #expect(DriftDetector.compare(device: "r", driver: "nftables", rendered: table, running: listed).isEmpty)
+        let json = #"{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"chain": {"family": "inet", "table": "dataverket", "name": "forward"}}, {"rule": {"family": "inet", "table": "dataverket", "chain": "forward", "handle": 9, "comment": "mgmt -> oob tcp/22", "expr": [{"counter": {"packets": 99, "bytes": 1}}, {"accept": null}]}}, {"rule": {"family": "inet", "table": "dataverket", "chain": "forward", "handle": 12, "comment": "default drop", "expr": [{"counter": {"packets": 17, "bytes": 1428}}, {"drop": null}]}}]}"#
+        #expect(Nftables.defaultDrops(json: json) == 17)
+        #expect(Nftables.defaultDrops(json: "not json") == 0)
+
+        let catalog = DeviceCatalog(devices: [
+            DeviceTarget(name: "osl1-border1", driver: "frr", namespace: "p-border1", vtySocket: "/x", runDirectory: "/y",
+                         vrfs: ["tenant-acme": "p-vrf-acme", "tenant-globex": "p-vrf-globex", "sovereign": "p-vrf-sov"]),
+            DeviceTarget(name: "osl1-border1", driver: "nftables", namespace: "p-border1"),
+        ])
+        let evidence = NetworkDevices(catalog: catalog).probeEvidence(for: intent)
+        #expect(evidence.gateways["acme-web"] == "p-vrf-acme" && evidence.gateways["mgmt"] == "p-border1", "\(evidence.gateways)")
+        #expect(evidence.gateways["external"] == nil && evidence.defaultDrops != nil)
+        #expect(NetworkDevices(catalog: DeviceCatalog(devices: [])).probeEvidence(for: intent).defaultDrops == nil)
+    }
+
     @Test("OVS format: rendered per profile, parsed back, and malformed lines refused with the line named")
     func ovsFormat() async throws {
         let text = try OVSRenderer().render(try IntentTests.example(), device: "osl1-leaf1")

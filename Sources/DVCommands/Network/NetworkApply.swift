@@ -76,14 +76,23 @@ enum ChangesetText {
             if diff.count > 40 { lines.append("    … \(diff.count - 40) more") }
         }
         if let probes = report?["probes"] as? [[String: Any]], !probes.isEmpty {
+            // `ok` is the server's verdict (a blocked probe also needs what blocked it and its target answering someone);
+            // reports from before it existed compare expectation and outcome.
             let failed = probes.filter { probe in
                 let expect = (probe["probe"] as? [String: Any])?["expect"] as? Bool
-                return expect != probe["passed"] as? Bool
+                return (probe["ok"] as? Bool).map { !$0 } ?? (expect != probe["passed"] as? Bool)
             }
             lines.append("probes: \(probes.count - failed.count)/\(probes.count) as intended")
             for probe in failed {
                 let p = probe["probe"] as? [String: Any] ?? [:]
-                lines.append("  FAILED \(InventoryValue.cell(p["from"])) → \(InventoryValue.cell(p["to"])) \(InventoryValue.cell(p["flow"])): expected \((p["expect"] as? Bool) == true ? "to pass" : "to be blocked")")
+                let expect = (p["expect"] as? Bool) == true
+                let why = (probe["error"] as? String)
+                    ?? (expect || probe["passed"] as? Bool == true ? nil
+                        : (probe["blockedBy"] as? String).map { blocked in
+                            probe["targetAnswered"] == nil ? "\(blocked), but the target answered nobody in this run" : blocked
+                        } ?? "no answer, and nothing showed what blocked it")
+                lines.append("  FAILED \(InventoryValue.cell(p["from"])) → \(InventoryValue.cell(p["to"])) \(InventoryValue.cell(p["flow"])): expected \(expect ? "to pass" : "to be blocked")"
+                             + (why.map { " — \($0)" } ?? ""))
             }
         }
         if let failure = report?["failure"] as? String { lines.append("failure: \(failure)") }
