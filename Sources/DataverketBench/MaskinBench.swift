@@ -22,7 +22,7 @@ import ServiceLifecycle
 /// 1. **deploy**: per lab VM (`scripts/lab`, qemu TCG netbooting the Talos stand-in), seconds from
 ///    `Machines.act(.deploy)` to `deployed`, next to the same VM's bare netboot — boot device PXE + power on through
 ///    its BMC by hand (`scripts/lab power on`) against the lab's static boot service (`fake-boot-service.py`) until
-///    its callback. Both phases one after the other on the same lab.
+///    its callback. Both phases on the same lab, `--rounds` times (3) in alternating order; the medians are compared.
 /// 2. **boot service**: `GET /boot/ipxe` at 100 concurrent clients against a real `BootServer` on loopback — machines
 ///    in `deploying` (every fetch issues a token: a write) and unknown MACs (discovery) — against a trivial
 ///    Hummingbird handler returning a static script, on SQLite and PostgreSQL.
@@ -49,6 +49,8 @@ struct MaskinBench: AsyncParsableCommand {
     var sushySystems = Int(ProcessInfo.processInfo.environment["DV_BENCH_SUSHY_SYSTEMS"] ?? "") ?? 1_000
     @Option(help: "BMC concurrencies of the sweep (the first is the ratio's baseline).") var sweepConcurrency = "8,32"
     @Flag(help: "Boot the lab VMs at the same time in each phase (default: one after another).") var together = false
+    @Option(help: "Rounds of bare and Maskin netboots per VM (odd rounds bare first, even rounds Maskin first); the table shows medians.")
+    var rounds = 3
 
     static let bmcUser = "dvadmin"
     static let bmcPassword = "Hemmelig-7Qx2"
@@ -98,55 +100,75 @@ struct MaskinBench: AsyncParsableCommand {
             _ = try? await Shell.run("/bin/bash", [script, "down", "--state", state], timeout: .seconds(120))
             throw ValidationError("scripts/lab up failed:\n\(up.output)")
         }
-        let result: Result<([String: Netboot], [String: Netboot], Lab), any Error>
+        // Rounds alternate the order (bare first, then Maskin first, …) so that neither phase always runs on a lab that
+        // has just warmed up (page cache, dnsmasq leases, sushy's state); every VM gets a fresh Maskin store per round.
+        let result: Result<([[String: Netboot]], [[String: Netboot]], Lab), any Error>
         do {
             let lab = try LabDescription.load(state: state)
             let groups = together ? [lab.vms] : lab.vms.map { [$0] }
-            let bare = try await bareNetboots(lab, groups: groups, state: state)
-            let maskin = try await maskinDeploys(lab, groups: groups, state: state, logger: logger)
+            var bare: [[String: Netboot]] = [], maskin: [[String: Netboot]] = []
+            for round in 0..<max(1, rounds) {
+                if round % 2 == 0 {
+                    bare.append(try await bareNetboots(lab, groups: groups, state: state))
+                    maskin.append(try await maskinDeploys(lab, groups: groups, state: state, logger: logger))
+                } else {
+                    maskin.append(try await maskinDeploys(lab, groups: groups, state: state, logger: logger))
+                    bare.append(try await bareNetboots(lab, groups: groups, state: state))
+                }
+            }
             result = .success((bare, maskin, lab))
         } catch {
             result = .failure(error)
         }
         let down = try await Shell.run("/bin/bash", [script, "down", "--state", state], timeout: .seconds(120))
         if down.code != 0 { print("warning: scripts/lab down failed:\n\(down.output)") }
-        let (bare, maskin, lab) = try result.get()
+        let (bareRounds, maskinRounds, lab) = try result.get()
 
         func span(_ from: Date?, _ to: Date?) -> Double? { from.flatMap { from in to.map { $0.timeIntervalSince(from) } } }
         func cell(_ value: Double?) -> String { value.map { String(format: "%.1f", $0) } ?? "-" }
+        /// The median over the rounds that measured it (a failed netboot has no callback and drops out).
+        func median(_ runs: [[String: Netboot]], _ vm: String, _ value: (Netboot) -> Double?) -> Double? {
+            let values = runs.compactMap { $0[vm] }.filter { $0.failure == nil }.compactMap(value).sorted()
+            guard !values.isEmpty else { return nil }
+            return values.count % 2 == 1 ? values[values.count / 2] : (values[values.count / 2 - 1] + values[values.count / 2]) / 2
+        }
         func ratio(_ ours: Double?, _ base: Double?) -> String {
             guard let ours, let base, base > 0 else { return "-" }
             return String(format: "%.2f×", ours / base)
         }
         let widths = [6, 8, 7, 8, 9, 7, 9, 9, 7, 0]
+        print("medians of \(bareRounds.count) rounds per VM")
         print("                bare netboot              Maskin deploy                ratio Maskin ÷ bare")
         print(tableRow(["vm", "bmc", "→qemu", "qemu→cb", "total s", "→qemu", "qemu→dep", "total s", "total", "qemu→end"], widths))
         var totals: [(Double, Double)] = [], fromQemu: [(Double, Double)] = []
         for vm in lab.vms {
-            guard let b = bare[vm.name], let m = maskin[vm.name] else { continue }
-            let bareTotal = span(b.start, b.callback), maskinTotal = span(m.start, m.done)
-            let bareNet = span(b.qemu, b.callback), maskinNet = span(m.qemu, m.done)
+            let bareTotal = median(bareRounds, vm.name) { span($0.start, $0.callback) }
+            let maskinTotal = median(maskinRounds, vm.name) { span($0.start, $0.done) }
+            let bareNet = median(bareRounds, vm.name) { span($0.qemu, $0.callback) }
+            let maskinNet = median(maskinRounds, vm.name) { span($0.qemu, $0.done) }
             if let bareTotal, let maskinTotal { totals.append((bareTotal, maskinTotal)) }
             if let bareNet, let maskinNet { fromQemu.append((bareNet, maskinNet)) }
-            print(tableRow([vm.name, vm.bmc.kind, cell(span(b.start, b.qemu)), cell(bareNet), cell(bareTotal),
-                            cell(span(m.start, m.qemu)), cell(maskinNet), cell(maskinTotal),
+            print(tableRow([vm.name, vm.bmc.kind, cell(median(bareRounds, vm.name) { span($0.start, $0.qemu) }), cell(bareNet), cell(bareTotal),
+                            cell(median(maskinRounds, vm.name) { span($0.start, $0.qemu) }), cell(maskinNet), cell(maskinTotal),
                             ratio(maskinTotal, bareTotal), ratio(maskinNet, bareNet)], widths))
         }
-        print("after qemu start (s): script, config, callback [, deployed]")
-        for vm in lab.vms {
-            guard let b = bare[vm.name], let m = maskin[vm.name] else { continue }
-            print("  \(vm.name)  bare   \(cell(span(b.qemu, b.script))), \(cell(span(b.qemu, b.config))), \(cell(span(b.qemu, b.callback)))"
-                  + "   Maskin \(cell(span(m.qemu, m.script))), \(cell(span(m.qemu, m.config))), \(cell(span(m.qemu, m.callback))), "
-                  + "\(cell(span(m.qemu, m.done)))")
-            for note in [b.retried.map { "bare retried once: \($0)" }, b.failure.map { "bare FAILED: \($0)" },
-                         m.failure.map { "Maskin FAILED: \($0)" }].compactMap({ $0 }) {
-                print("        \(note)")
+        print("per round, after qemu start (s): script, config, callback [, deployed]; rounds \((0..<bareRounds.count).map { $0 % 2 == 0 ? "bare first" : "Maskin first" }.joined(separator: ", "))")
+        for (round, (bare, maskin)) in zip(bareRounds, maskinRounds).enumerated() {
+            for vm in lab.vms {
+                guard let b = bare[vm.name], let m = maskin[vm.name] else { continue }
+                print("  \(round + 1) \(vm.name)  bare   \(cell(span(b.qemu, b.script))), \(cell(span(b.qemu, b.config))), \(cell(span(b.qemu, b.callback)))"
+                      + "   Maskin \(cell(span(m.qemu, m.script))), \(cell(span(m.qemu, m.config))), \(cell(span(m.qemu, m.callback))), "
+                      + "\(cell(span(m.qemu, m.done)))")
+                for note in [b.retried.map { "bare retried once: \($0)" }, b.failure.map { "bare FAILED: \($0)" },
+                             m.failure.map { "Maskin FAILED: \($0)" }].compactMap({ $0 }) {
+                    print("        \(note)")
+                }
             }
         }
         if !totals.isEmpty {
             let sums = totals.reduce((0.0, 0.0)) { ($0.0 + $1.0, $0.1 + $1.1) }
             let net = fromQemu.reduce((0.0, 0.0)) { ($0.0 + $1.0, $0.1 + $1.1) }
-            print(String(format: "all VMs: total %.1f s bare, %.1f s Maskin — %.2f×; from qemu start %.1f s bare, %.1f s Maskin — %.2f×"
+            print(String(format: "all VMs (sums of the medians): total %.1f s bare, %.1f s Maskin — %.2f×; from qemu start %.1f s bare, %.1f s Maskin — %.2f×"
                          + " (target ≤ 1.20×)", sums.0, sums.1, sums.1 / sums.0, net.0, net.1, net.1 / max(net.0, 0.001)))
         }
         print("(bare: boot device PXE + power on through the VM's BMC by hand (scripts/lab power on), the lab's static boot")
@@ -154,7 +176,8 @@ struct MaskinBench: AsyncParsableCommand {
         print(" task → one-shot PXE → power read + on → waits for script, config, callback (polls every 1 s, the default) →")
         print(" boot from disk → report; SQLite, in-process bus, default MaskinSettings, the static script's kernel arguments")
         print(" (talos.platform=metal console=ttyS0); enroll/verify/inspect/allocate not timed.")
-        print(" Bare first, then Maskin, on the same lab. →qemu: request to qemu's start. Redfish VMs carry sushy-tools' random")
+        print(" Both on the same lab, \(bareRounds.count) rounds alternating which goes first (a fresh Maskin store each round); each")
+        print(" cell is the median over the rounds. →qemu: request to qemu's start. Redfish VMs carry sushy-tools' random")
         print(" 1–11 s power-on delay in →qemu, a fresh draw per phase: compare them by qemu→end (qemu start to callback, resp.")
         print(" to `deployed`); IPMI VMs start qemu within 0.1 s.)")
     }
