@@ -428,3 +428,27 @@ let package = Package(
         ),
     ]
 )
+
+// MARK: - Fuzz targets (issue 16 §10)
+
+// Declared only when DV_FUZZ is set (scripts/fuzz sets it): the plain build, `swift build --build-tests` and the layer
+// table never see them. scripts/fuzz builds them with libFuzzer (`--sanitize fuzzer --sanitize address -Xswiftc
+// -DLIBFUZZER`); built without it, each is a program that replays the input files and directories it is given.
+if Context.environment["DV_FUZZ"] != nil {
+    let yams: Target.Dependency = .product(name: "Yams", package: "Yams")
+    // They link no contract: no OpenAPI generator to build (a plugin tool, it would not link with libFuzzer's `main`).
+    for target in package.targets where target.name == "DataverketAPI" {
+        target.plugins = []
+        target.exclude += ["openapi.yaml", "openapi-generator-config.yaml"]
+    }
+    package.targets += [
+        .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport", swiftSettings: strict),
+        .executableTarget(name: "FuzzYAMLGuard", dependencies: ["FuzzSupport", "DataverketCore", yams], path: "Fuzz/FuzzYAMLGuard", swiftSettings: strict),
+        // The site file format, compiled from Inventar's own files (symlinks), without the store Inventar links.
+        .executableTarget(name: "FuzzSiteFile", dependencies: ["FuzzSupport", "DataverketCore", yams], path: "Fuzz/FuzzSiteFile", swiftSettings: strict),
+        .executableTarget(
+            name: "FuzzNetworkIntent", dependencies: ["FuzzSupport", "DataverketCore", "NettIntent", yams], path: "Fuzz/FuzzNetworkIntent",
+            swiftSettings: strict
+        ),
+    ]
+}

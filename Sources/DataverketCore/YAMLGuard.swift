@@ -7,8 +7,9 @@ import Yams
 /// nested aliases ("billion laughs") expand to 10⁹ nodes, and a key that is such an alias is hashed in full by
 /// the duplicate-key check. Nesting is recursive in every composer, so 100,000 `[` overflow the stack. The
 /// guard streams the text through libyaml's event parser once — linear in its bytes, no tree — and refuses it
-/// when it is larger, deeper, or expands further through aliases than the limits allow. Its syntax errors
-/// name their line and column and quote at most that line.
+/// when it is larger, deeper, or expands further through aliases than the limits allow, or holds a number
+/// Yams would trap on (see `overflowsAsBase60`). Its syntax errors name their line and column and quote at
+/// most that line.
 public enum YAMLGuard {
     public struct Limits: Sendable, Hashable {
         /// Bytes of text.
@@ -43,6 +44,7 @@ public enum YAMLGuard {
     public struct Problem: Error, Sendable, Hashable, CustomStringConvertible {
         public enum Code: String, Sendable, Hashable {
             case syntax, tooLarge = "too-large", tooDeep = "too-deep", aliasExpansion = "alias-expansion"
+            case numberTooLarge = "number-too-large"
         }
         public var code: Code
         public var position: Position?
@@ -85,6 +87,11 @@ public enum YAMLGuard {
                     return
                 case YAML_SCALAR_EVENT:
                     scanner.scalar(anchor: name(event.data.scalar.anchor))
+                    if event.data.scalar.style == YAML_PLAIN_SCALAR_STYLE, let value = base60Candidate(event), overflowsAsBase60(value) {
+                        let shown = value.count > 64 ? String(value.prefix(64)) + "…" : value
+                        throw Problem(.numberTooLarge, at: position,
+                                      "'\(shown)' reads as a base-60 number (YAML 1.1, like 1:30) too large for 64 bits; quote it if it is text")
+                    }
                 case YAML_ALIAS_EVENT:
                     try scanner.alias(name(event.data.alias.anchor) ?? "", at: position)
                 case YAML_SEQUENCE_START_EVENT:
@@ -145,6 +152,43 @@ public enum YAMLGuard {
         }
     }
 
+    /// A plain scalar's text when it has a `:` (what a base-60 number needs), else nil without decoding it.
+    private static func base60Candidate(_ event: yaml_event_t) -> String? {
+        guard let value = event.data.scalar.value else { return nil }
+        let bytes = UnsafeBufferPointer(start: value, count: event.data.scalar.length)
+        guard bytes.contains(UInt8(ascii: ":")) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Whether Yams, reading the plain scalar `text` as an `Int`, would trap. YAML 1.1 reads `190:20:30` as a base-60
+    /// number, and Yams (6.2, `String.sexagesimal()`) computes it with unchecked Int arithmetic: 11 parts, or a large
+    /// one, overflow and stop the process. This follows its steps exactly (underscores dropped; not `0`; one sign; not
+    /// a `0`-prefixed radix form; every `:`-separated part a decimal integer, itself optionally signed) with checked
+    /// arithmetic.
+    public static func overflowsAsBase60(_ text: String) -> Bool {
+        let value = text.filter { $0 != "_" }
+        guard value != "0" else { return false }
+        var body = Substring(value)
+        let negative = body.hasPrefix("-")
+        if negative || body.hasPrefix("+") { body = body.dropFirst() }
+        guard !body.hasPrefix("0"), body.contains(":") else { return false }
+        var parts: [Int] = []
+        for part in body.split(separator: ":", omittingEmptySubsequences: false) {
+            guard let number = Int(part, radix: 10) else { return false }
+            parts.append(number)
+        }
+        var base = 1, total = 0
+        for digit in parts.reversed() {
+            let (product, productOverflow) = digit.multipliedReportingOverflow(by: base)
+            let (sum, sumOverflow) = total.addingReportingOverflow(product)
+            let (next, baseOverflow) = base.multipliedReportingOverflow(by: 60)
+            if productOverflow || sumOverflow || baseOverflow { return true }
+            (total, base) = (sum, next)
+        }
+        // Yams multiplies by the sign last: -1 × Int.min overflows too.
+        return negative && total == .min
+    }
+
     private static func name(_ pointer: UnsafeMutablePointer<yaml_char_t>?) -> String? {
         pointer.map { String(cString: $0) }
     }
@@ -155,7 +199,7 @@ public enum YAMLGuard {
         if parser.error == YAML_READER_ERROR {
             position = self.position(ofByte: parser.problem_offset, in: bytes)
         } else {
-            position = Position(line: parser.problem_mark.line + 1, column: parser.problem_mark.column + 1)
+            position = self.position(line: parser.problem_mark.line + 1, column: parser.problem_mark.column + 1, in: bytes)
         }
         var message = problem
         if parser.error == YAML_READER_ERROR, parser.problem_value >= 0 {
@@ -169,23 +213,56 @@ public enum YAMLGuard {
         return Problem(.syntax, at: position, message + quote(line: position.line, in: bytes))
     }
 
-    /// The 1-based line and column (in characters) of a byte offset.
+    /// The lines of `bytes` as libyaml counts them — a line ends at LF, CR LF, CR, NEL, LS or PS — as byte ranges
+    /// without their breaks. There is always at least one.
+    static func lines(of bytes: [UInt8]) -> [Range<Int>] {
+        var lines: [Range<Int>] = []
+        var start = 0, index = 0
+        while index < bytes.count {
+            let next = index + 1 < bytes.count ? bytes[index + 1] : 0
+            let length = switch bytes[index] {
+            case 0x0A: 1
+            case 0x0D: next == 0x0A ? 2 : 1
+            case 0xC2 where next == 0x85: 2
+            case 0xE2 where next == 0x80 && index + 2 < bytes.count && (bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9): 3
+            default: 0
+            }
+            guard length > 0 else {
+                index += 1
+                continue
+            }
+            lines.append(start..<index)
+            index += length
+            start = index
+        }
+        lines.append(start..<bytes.count)
+        return lines
+    }
+
+    /// The 1-based line and column (in characters, as libyaml counts them) of a byte offset.
     public static func position(ofByte offset: Int, in bytes: [UInt8]) -> Position {
         let end = min(max(offset, 0), bytes.count)
-        var line = 1, lineStart = 0
-        for index in 0..<end where bytes[index] == UInt8(ascii: "\n") {
-            line += 1
-            lineStart = index + 1
-        }
-        let column = String(decoding: bytes[lineStart..<end], as: UTF8.self).count + 1
-        return Position(line: line, column: column)
+        let lines = self.lines(of: bytes)
+        // The line the offset is on, or whose break it is in.
+        let index = lines.firstIndex { end <= $0.upperBound } ?? lines.count - 1
+        let line = lines[index]
+        let column = String(decoding: bytes[line.lowerBound..<max(line.lowerBound, min(end, line.upperBound))], as: UTF8.self).unicodeScalars.count + 1
+        return Position(line: index + 1, column: column)
+    }
+
+    /// A 1-based place from libyaml or Yams, kept inside the text: at the end of a text without a final line break
+    /// libyaml reports the line after the last, which is then the end of the last line.
+    public static func position(line: Int, column: Int, in bytes: [UInt8]) -> Position {
+        let lines = self.lines(of: bytes)
+        guard line > lines.count else { return Position(line: max(line, 1), column: max(column, 1)) }
+        return position(ofByte: bytes.count, in: bytes)
     }
 
     /// `: "…"` quoting the line (at most 120 characters, control characters escaped), or nothing.
     public static func quote(line: Int, in bytes: [UInt8]) -> String {
-        let lines = bytes.split(separator: UInt8(ascii: "\n"), maxSplits: line, omittingEmptySubsequences: false)
+        let lines = self.lines(of: bytes)
         guard line >= 1, line <= lines.count else { return "" }
-        let text = String(decoding: lines[line - 1], as: UTF8.self)
+        let text = String(decoding: bytes[lines[line - 1]], as: UTF8.self)
         let shown = text.unicodeScalars.prefix(120).map { $0.value < 0x20 || $0.value == 0x7f ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
         guard !shown.allSatisfy({ $0 == " " || $0 == "\t" }) else { return "" }
         return ": \"\(shown)\(text.unicodeScalars.count > 120 ? "…" : "")\""
@@ -198,7 +275,8 @@ extension YAMLGuard {
     public static func problem(composing error: any Error, text: String) -> Problem {
         let bytes = Array(text.utf8)
         func at(_ mark: Mark, _ message: String) -> Problem {
-            Problem(.syntax, at: Position(line: mark.line, column: mark.column), message + quote(line: mark.line, in: bytes))
+            let position = self.position(line: mark.line, column: mark.column, in: bytes)
+            return Problem(.syntax, at: position, message + quote(line: position.line, in: bytes))
         }
         if let error = error as? DecodingError, case .dataCorrupted(let context) = error, let underlying = context.underlyingError {
             return problem(composing: underlying, text: text)

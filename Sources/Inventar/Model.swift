@@ -516,7 +516,8 @@ public enum Speed {
         let t = text.trimmingCharacters(in: .whitespaces).uppercased()
         if let n = Int(t), n > 0 { return n }
         for (suffix, factor) in [("GBE", 1000), ("G", 1000), ("M", 1)] where t.hasSuffix(suffix) {
-            if let n = Int(t.dropLast(suffix.count)), n > 0 { return n * factor }
+            // A speed that overflows is no speed (9223372036854776G would trap).
+            if let n = Int(t.dropLast(suffix.count)), n > 0, case (let mbps, false) = n.multipliedReportingOverflow(by: factor) { return mbps }
         }
         return nil
     }

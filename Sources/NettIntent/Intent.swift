@@ -266,7 +266,15 @@ public enum IntentVerifier {
         var vlanOwner: [Int: String] = [:]
         var parsed: [(network: NetworkIntent.Network, cidr: CIDR)] = []
         var addressOwner: [IPAddress: String] = [:]
-        let range = intent.vlanRange.flatMap { $0.count == 2 ? $0[0]...$0[1] : nil } ?? 1...4094
+        var range = 1...4094
+        if let bounds = intent.vlanRange {
+            // [lowest, highest]: a reversed pair would trap building the range.
+            if bounds.count == 2, bounds[0] <= bounds[1] {
+                range = bounds[0]...bounds[1]
+            } else {
+                problem("malformed-vlan-range", "vlanRange \(bounds) is not [lowest, highest]", ["vlanRange"])
+            }
+        }
 
         for network in intent.networks {
             let object = "network \(network.name)"

@@ -72,4 +72,49 @@ struct YAMLGuardTests {
             #expect(problem.description.count < 300)
         }
     }
+
+    // Found by scripts/fuzz (Fuzz/corpus/FuzzYAMLGuard/regress-error-at-end-without-newline.yaml): libyaml puts the end
+    // of a text without a final line break on the line after the last, a place with nothing to quote.
+    @Test("an error at the end of a text without a final line break is placed at the end of its last line")
+    func errorAtEnd() throws {
+        let problem = try #require(throws: YAMLGuard.Problem.self) { try YAMLGuard.check("a:\n  - [1, 2lowe\nbz 3,") }
+        #expect(problem.code == .syntax)
+        #expect(problem.position == .init(line: 3, column: 6), "\(problem)")
+        #expect(problem.description.hasSuffix(": \"bz 3,\""), "\(problem)")
+    }
+
+    @Test("lines are counted as libyaml counts them: CR, CR LF, NEL, LS and PS end a line too")
+    func lineBreaks() throws {
+        for separator in ["\r", "\r\n", "\u{85}", "\u{2028}", "\u{2029}"] {
+            let text = ["ok: 1", "also: 2", "bad: x\u{7}y", "after: 3"].joined(separator: separator) + separator
+            let problem = try #require(throws: YAMLGuard.Problem.self) { try YAMLGuard.check(text) }
+            #expect(problem.position == .init(line: 3, column: 7), "\(separator.unicodeScalars.map(\.value)): \(problem)")
+            #expect(problem.description.contains("bad: x\\u{7}y\""), "\(problem)")
+            #expect(!problem.description.contains("ok:") && !problem.description.contains("after:"), "quotes more than its line: \(problem)")
+        }
+        #expect(YAMLGuard.position(ofByte: 9, in: Array("a: 1\r\nbc: 2".utf8)) == .init(line: 2, column: 4))
+        #expect(YAMLGuard.position(ofByte: 100, in: Array("a: 1\nb".utf8)) == .init(line: 2, column: 2))
+    }
+
+    // Yams reads a plain `a:b:c` as a base-60 integer with unchecked arithmetic: `vlan: 1:1:1:1:1:1:1:1:1:1:1` in an
+    // intent stopped the process that decoded it.
+    @Test("a base-60 number Yams would overflow on is refused with its place; ordinary ones pass")
+    func base60() throws {
+        let problem = try #require(throws: YAMLGuard.Problem.self) {
+            try YAMLGuard.check("networks:\n  - {name: a, vlan: 1:1:1:1:1:1:1:1:1:1:1}\n")
+        }
+        #expect(problem.code == .numberTooLarge)
+        #expect(problem.position == .init(line: 2, column: 21), "\(problem)")
+        #expect(problem.error(source: "n.yaml").code == .invalidArgument)
+        for overflowing in ["1:1:1:1:1:1:1:1:1:1:1", "9223372036854775807:0", "-9_223_372_036_854_775_807:59", "--1:-9223372036854775748"] {
+            #expect(YAMLGuard.overflowsAsBase60(overflowing), "\(overflowing)")
+        }
+        let fine = ["1:1:1:1:1:1:1:1:1:1", "190:20:30", "0:1:1:1:1:1:1:1:1:1:1:1", "1::2", "1:a", "00:11:22:33:44:55", "2001:1000:2000:3000:4000:5000:6000:7000"]
+        for value in fine {
+            #expect(!YAMLGuard.overflowsAsBase60(value), "\(value)")
+            try YAMLGuard.check("v: \(value)\n")
+        }
+        // Quoted, it is text: never read as a number.
+        try YAMLGuard.check("v: \"1:1:1:1:1:1:1:1:1:1:1\"\n")
+    }
 }

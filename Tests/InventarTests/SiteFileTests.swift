@@ -260,4 +260,17 @@ struct SiteFileTests {
         let again = try SiteFile.load([SiteSource(name: "export.yaml", text: yaml)]).model
         #expect(again.sorted() == model.sorted())
     }
+
+    // 9223372036854776G overflowed Int on the way to Mbit/s and stopped the process parsing the file (the server, for
+    // a site file sent to it): Fuzz/corpus/FuzzSiteFile/regress-speed-overflow.yaml.
+    @Test("a speed too large for 64 bits of Mbit/s is an issue at its line, not a trap")
+    func speedOverflow() {
+        let text = baseSite.replacingOccurrences(of: "      - { name: swp1 }", with: "      - { name: swp1, speed: 9223372036854776G }")
+        let (_, issues) = SiteFile.check([SiteSource(name: "s.yaml", text: text)])
+        #expect(issues.count == 1, "\(issues)")
+        #expect(issues.first?.message.contains("speed '9223372036854776G' is not like 25G") == true, "\(issues)")
+        #expect(issues.first?.location?.line == line(of: "9223372036854776G", in: text), "\(issues)")
+        #expect(Speed.parse("9223372036854775G") == 9_223_372_036_854_775_000)
+        #expect(Speed.parse("9223372036854775807M") == Int.max)
+    }
 }

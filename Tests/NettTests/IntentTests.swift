@@ -176,6 +176,29 @@ struct IntentTests {
         }
     }
 
+    // Both stopped the process (the server verifies every intent it is sent; dvnet every file it reads):
+    // Fuzz/corpus/FuzzNetworkIntent/regress-vlan-range-reversed.yaml and regress-base60-overflow.yaml.
+    @Test("a reversed vlanRange is a problem, not a trap; a base-60 VLAN too large for Int is refused at its place")
+    func trapsFound() throws {
+        var reversed = try Self.example()
+        reversed.vlanRange = [3999, 2]
+        #expect(Self.codes(reversed) == ["malformed-vlan-range"])
+        reversed.vlanRange = [2]
+        #expect(Self.codes(reversed) == ["malformed-vlan-range"])
+
+        let head = "datacenter: osl1\njurisdiction: \"NO\"\nnetworks:\n"
+        do {
+            _ = try NetworkIntent.load(yaml: head + "  - {name: a, vlan: 1:1:1:1:1:1:1:1:1:1:1, prefix: 10.0.0.0/24, role: oob}\n", source: "n.yaml")
+            Issue.record("accepted a VLAN of 11 base-60 digits")
+        } catch {
+            #expect(error.code == .invalidArgument)
+            #expect(error.message.hasPrefix("n.yaml: line 4, column 21: '1:1:1:1:1:1:1:1:1:1:1' reads as a base-60 number"), "\(error.message)")
+        }
+        // YAML 1.1 base 60 still reads where it fits: 1:30 is 90.
+        let small = try NetworkIntent.load(yaml: head + "  - {name: a, vlan: 1:30, prefix: 10.0.0.0/24, role: oob}\n", source: "n.yaml")
+        #expect(small.networks.first?.vlan == 90)
+    }
+
     @Test("a generated 50-switch fabric with 500 networks verifies")
     func generatedFabric() {
         let intent = FabricGenerator.fabric(switches: 50, networks: 500)

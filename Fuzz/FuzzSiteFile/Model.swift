@@ -1,0 +1,1 @@
+../../Sources/Inventar/Model.swift

@@ -1,0 +1,1 @@
+../../Sources/Inventar/SiteWriter.swift
