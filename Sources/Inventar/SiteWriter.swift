@@ -142,6 +142,11 @@ public enum SiteWriter {
             case "\\": quoted += "\\\\"
             case "\n": quoted += "\\n"
             case "\t": quoted += "\\t"
+            // What YAML cannot carry raw is escaped, so it reads back as written: controls and DEL (refused by a
+            // reader), NEL, LS and PS (line breaks, folded to a space), the BOM and the non-characters U+FFFE/U+FFFF.
+            case "\u{0}"..."\u{1f}", "\u{7f}"..."\u{9f}", "\u{2028}", "\u{2029}", "\u{feff}", "\u{fffe}", "\u{ffff}":
+                let hex = String(scalar.value, radix: 16, uppercase: true)
+                quoted += scalar.value <= 0xFF ? "\\x" + String(repeating: "0", count: 2 - hex.count) + hex : "\\u" + hex
             default: quoted.unicodeScalars.append(scalar)
             }
         }

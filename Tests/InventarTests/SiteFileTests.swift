@@ -273,4 +273,16 @@ struct SiteFileTests {
         #expect(Speed.parse("9223372036854775G") == 9_223_372_036_854_775_000)
         #expect(Speed.parse("9223372036854775807M") == Int.max)
     }
+
+    // The writer wrote DEL, C1 controls and LS raw: what `dv get -o yaml` printed did not apply back (refused, or the
+    // separator folded to a space). Caught by the FuzzSiteFile round trip: Fuzz/corpus/FuzzSiteFile/regress-writer-escapes.yaml.
+    @Test("the writer escapes what YAML cannot carry raw, so free text reads back as written")
+    func writerEscapes() throws {
+        let text = "datacenters:\n  - {name: osl1, displayName: \"a\\x7fb \\x85 \\u2028 \\uFEFF c\", country: NO, jurisdiction: NO, regionRole: primary}\n"
+        let model = try SiteFile.load([SiteSource(name: "d.yaml", text: text)]).model
+        #expect(model.datacenters.first?.displayName == "a\u{7f}b \u{85} \u{2028} \u{feff} c")
+        let yaml = SiteWriter.yaml(model)
+        let again = try SiteFile.load([SiteSource(name: "export.yaml", text: yaml)]).model
+        #expect(again.sorted() == model.sorted(), "\(yaml)")
+    }
 }
