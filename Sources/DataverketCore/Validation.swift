@@ -44,9 +44,45 @@ public enum Validation {
     /// control characters except newline and tab.
     public static func checkText(_ text: String?, field: String, max: Int) throws(DataverketError) {
         guard let text else { return }
-        if text.unicodeScalars.count > max { throw .invalid(field, "must be at most \(max) characters") }
+        try checkLength(text, field: field, max: max)
         if text.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\n" && $0 != "\t" }) {
             throw .invalid(field, "must not contain control characters")
         }
+    }
+
+    /// A string bounded as the OpenAPI document's `minLength`/`maxLength` say (Unicode characters, as JSON Schema counts
+    /// them): filters, references and file names, which may hold any character but NUL (refused for every request).
+    public static func checkLength(_ text: String?, field: String, min: Int = 0, max: Int) throws(DataverketError) {
+        guard let text else { return }
+        let count = text.unicodeScalars.count
+        if count > max { throw .invalid(field, "must be at most \(max) characters, got \(count)") }
+        if count < min { throw .invalid(field, min == 1 ? "must not be empty" : "must be at least \(min) characters, got \(count)") }
+    }
+
+    /// A number bounded as the OpenAPI document's `minimum`/`maximum` say.
+    public static func checkRange(_ value: Int?, field: String, _ range: ClosedRange<Int>) throws(DataverketError) {
+        guard let value, !range.contains(value) else { return }
+        throw .invalid(field, "must be between \(range.lowerBound) and \(range.upperBound), got \(value)")
+    }
+
+    /// An array bounded as the OpenAPI document's `maxItems` says.
+    public static func checkCount(_ count: Int, field: String, max: Int) throws(DataverketError) {
+        if count > max { throw .invalid(field, "at most \(max) items, got \(count)") }
+    }
+
+    /// A reference to a resource by name or by ID: a DNS label (`checkName`) or `<kind>_<ULID>` (`pfx_01J…`), at most
+    /// 63 characters — the document's name-or-ID pattern.
+    public static func checkReference(_ reference: String?, field: String) throws(DataverketError) {
+        guard let reference else { return }
+        let bytes = Array(reference.utf8)
+        if let underscore = bytes.firstIndex(of: UInt8(ascii: "_")) {
+            let kind = bytes[..<underscore], id = bytes[(underscore + 1)...]
+            guard (2...4).contains(kind.count), kind.allSatisfy({ $0 >= 0x61 && $0 <= 0x7A }), id.count == 26,
+                  id.allSatisfy({ ULID.alphabetSet.contains($0) }) else {
+                throw .invalid(field, "'\(reference.prefix(80))' is neither a name (a DNS label) nor an ID (kind_ULID)")
+            }
+            return
+        }
+        try checkName(reference, field: field)
     }
 }

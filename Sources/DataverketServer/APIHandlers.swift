@@ -81,6 +81,7 @@ struct APIHandlers: APIProtocol {
     }
 
     func listRoleBindings(_ input: Operations.ListRoleBindings.Input) async throws -> Operations.ListRoleBindings.Output {
+        try Validation.checkLength(input.query.subject, field: "subject", max: 128)
         let bindings = try await identity.allBindings(subject: input.query.subject)
         return .ok(.init(body: .json(.init(items: bindings.map(Components.Schemas.RoleBinding.init)))))
     }
@@ -335,6 +336,8 @@ struct APIHandlers: APIProtocol {
     // MARK: tasks
 
     func listTasks(_ input: Operations.ListTasks.Input) async throws -> Operations.ListTasks.Output {
+        try Validation.checkLength(input.query.kind, field: "kind", max: 128)
+        try Validation.checkLength(input.query.resource, field: "resource", max: 64)
         let filter = TaskFilter(
             state: input.query.state.flatMap { TaskState(rawValue: $0.rawValue) }, kind: input.query.kind,
             resourceID: input.query.resource)
@@ -389,6 +392,9 @@ struct APIHandlers: APIProtocol {
     // MARK: audit
 
     func listAudit(_ input: Operations.ListAudit.Input) async throws -> Operations.ListAudit.Output {
+        try Validation.checkLength(input.query.resource, field: "resource", max: 64)
+        try Validation.checkLength(input.query.actor, field: "actor", max: 256)
+        try Validation.checkLength(input.query.action, field: "action", max: 128)
         let filter = AuditFilter(
             resourceID: input.query.resource, actor: input.query.actor, action: input.query.action,
             since: input.query.since, until: input.query.until)
@@ -403,9 +409,15 @@ struct APIHandlers: APIProtocol {
     }
 
     private func idempotencyKey(_ key: String?) throws(DataverketError) -> String? {
+        try Self.checkIdempotencyKey(key)
+    }
+
+    /// An `Idempotency-Key` as the document allows it: 1–255 printable ASCII characters, no space and no `%` (the
+    /// generated code percent-decodes header values, so a key with `%` would not be the key the client sent).
+    static func checkIdempotencyKey(_ key: String?) throws(DataverketError) -> String? {
         guard let key else { return nil }
-        guard !key.isEmpty, key.utf8.count <= 255, key.unicodeScalars.allSatisfy({ $0.value >= 0x21 && $0.value <= 0x7E }) else {
-            throw DataverketError(.malformedRequest, "Idempotency-Key must be 1–255 printable ASCII characters")
+        guard !key.isEmpty, key.utf8.count <= 255, key.unicodeScalars.allSatisfy({ $0.value >= 0x21 && $0.value <= 0x7E && $0 != "%" }) else {
+            throw DataverketError(.malformedRequest, "Idempotency-Key must be 1–255 printable ASCII characters, without space or %")
         }
         return key
     }

@@ -17,6 +17,9 @@ extension APIHandlers {
         guard case .json(let body) = input.body else { throw unsupportedBody }
         try Validation.checkText(body.reason, field: "reason", max: 1024)
         guard (1...1000).contains(body.files.count) else { throw DataverketError.invalid("files", "give 1–1000 site files") }
+        for (index, file) in body.files.enumerated() {
+            try Validation.checkLength(file.name, field: "files[\(index)].name", min: 1, max: 512)
+        }
         let sources = body.files.map { SiteSource(name: $0.name, text: $0.content) }
         let dryRun = body.dryRun ?? false
         let result = try await inventory.apply(sources: sources, options: ApplyOptions(dryRun: dryRun, reason: body.reason),
@@ -30,6 +33,8 @@ extension APIHandlers {
     }
 
     func exportInventory(_ input: Operations.ExportInventory.Input) async throws -> Operations.ExportInventory.Output {
+        try Validation.checkLength(input.query.datacenter, field: "datacenter", max: 63)
+        try Validation.checkLength(input.query.name, field: "name", max: 200)
         var model = try await inventory.export(datacenters: input.query.datacenter.map { [$0] })
         if input.query.kind == .site {
             // A whole site: everything of one datacenter (or all), as it applies back.
@@ -54,6 +59,10 @@ extension APIHandlers {
 
     func listInventoryDevices(_ input: Operations.ListInventoryDevices.Input) async throws -> Operations.ListInventoryDevices.Output {
         let query = input.query
+        for (field, value) in [("datacenter", query.datacenter), ("failureDomain", query.failureDomain), ("rack", query.rack), ("tag", query.tag)] {
+            try Validation.checkLength(value, field: field, max: 63)
+        }
+        try Validation.checkReference(query.pool, field: "pool")
         let filter = DeviceFilter(
             datacenter: query.datacenter, failureDomain: query.failureDomain, rack: query.rack,
             role: query.role.flatMap { DeviceRole(rawValue: $0.rawValue) }, kind: query.kind.flatMap { DeviceKind(rawValue: $0.rawValue) },
@@ -83,6 +92,7 @@ extension APIHandlers {
             var allocated: CapacitySummary.Resources
             var free: CapacitySummary.Resources
         }
+        try Validation.checkLength(input.query.datacenter, field: "datacenter", max: 63)
         let summaries = try await inventory.capacity(datacenter: input.query.datacenter)
         return .ok(.init(body: .json(.init(items: try summaries.map {
             try InventoryJSON.object(Summary(datacenter: $0.datacenter, total: $0.total, allocated: $0.allocated, free: $0.free))
@@ -91,6 +101,7 @@ extension APIHandlers {
 
     func createInventoryObservation(_ input: Operations.CreateInventoryObservation.Input) async throws -> Operations.CreateInventoryObservation.Output {
         guard case .json(let body) = input.body else { throw unsupportedBody }
+        try Self.checkBounds(body)
         let observation: Observation
         do {
             observation = try InventoryJSON.decoder.decode(Observation.self, from: try InventoryJSON.encoder.encode(body))
@@ -102,6 +113,9 @@ extension APIHandlers {
     }
 
     func listInventoryDrift(_ input: Operations.ListInventoryDrift.Input) async throws -> Operations.ListInventoryDrift.Output {
+        try Validation.checkLength(input.query.datacenter, field: "datacenter", max: 63)
+        try Validation.checkLength(input.query.device, field: "device", max: 63)
+        try Validation.checkRange(input.query.staleAfter, field: "staleAfter", 1...31_536_000)
         let filter = DriftFilter(datacenter: input.query.datacenter, device: input.query.device,
                                  staleAfter: input.query.staleAfter.map { .seconds($0) })
         let drift = try await inventory.drift(filter)
@@ -132,6 +146,41 @@ extension APIHandlers {
         let note = try Self.note(input.body.map { if case .json(let body) = $0 { body.note } else { nil } } ?? nil)
         let decided = try await inventory.reject(input.path.approval, note: note, context: scope.operation())
         return .ok(.init(body: .json(try InventoryJSON.object(decided))))
+    }
+
+    /// What the document bounds in an observation beyond what Inventar checks itself (MACs, the serial's text, that
+    /// something identifies the device): lengths, counts and ranges.
+    static func checkBounds(_ body: Components.Schemas.ObservationRequest) throws(DataverketError) {
+        if let device = body.device { try Validation.checkName(device.lowercased(), field: "device") }
+        try Validation.checkLength(body.serial, field: "serial", min: 1, max: 256)
+        try Validation.checkCount(body.macs?.count ?? 0, field: "macs", max: 64)
+        let interfaces = body.interfaces ?? []
+        try Validation.checkCount(interfaces.count, field: "interfaces", max: 512)
+        for (index, interface) in interfaces.enumerated() {
+            try Validation.checkLength(interface.name, field: "interfaces[\(index)].name", min: 1, max: 64)
+            if let neighbor = interface.neighbor {
+                try Validation.checkLength(neighbor.device, field: "interfaces[\(index)].neighbor.device", min: 1, max: 63)
+                try Validation.checkLength(neighbor.interface, field: "interfaces[\(index)].neighbor.interface", min: 1, max: 64)
+            }
+        }
+        if let hardware = body.hardware {
+            if let cpu = hardware.cpu {
+                try Validation.checkLength(cpu.model, field: "hardware.cpu.model", max: 256)
+                try Validation.checkRange(cpu.sockets, field: "hardware.cpu.sockets", 0...64)
+                try Validation.checkRange(cpu.cores, field: "hardware.cpu.cores", 0...100_000)
+            }
+            try Validation.checkRange(hardware.memoryGiB, field: "hardware.memoryGiB", 0...1_000_000_000)
+            try Validation.checkCount(hardware.disks.count, field: "hardware.disks", max: 256)
+            for (index, disk) in hardware.disks.enumerated() {
+                try Validation.checkLength(disk.name, field: "hardware.disks[\(index)].name", max: 256)
+                try Validation.checkRange(disk.sizeGB, field: "hardware.disks[\(index)].sizeGB", 0...1_000_000_000)
+            }
+            try Validation.checkCount(hardware.gpus.count, field: "hardware.gpus", max: 64)
+            for (index, gpu) in hardware.gpus.enumerated() {
+                try Validation.checkLength(gpu.model, field: "hardware.gpus[\(index)].model", max: 256)
+                try Validation.checkRange(gpu.count, field: "hardware.gpus[\(index)].count", 0...1024)
+            }
+        }
     }
 
     private static func note(_ note: String?) throws -> String? {

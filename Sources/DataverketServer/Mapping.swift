@@ -82,9 +82,10 @@ extension ResourceChange {
 enum EntityTag {
     static func make(_ version: Int64) -> String { "\"\(version)\"" }
 
-    /// Parses `If-Match`: `"7"`, `7`, `W/"7"` is refused (weak tags cannot guard writes), `*` is unconditional.
+    /// Parses `If-Match`: `"7"`, `7` (1–18 digits, no leading zero, as the document's pattern says), `*` is
+    /// unconditional; `W/"7"` is refused (weak tags cannot guard writes), anything else is malformed.
     static func parse(_ header: String?, required: Bool) throws(DataverketError) -> ExpectedVersion {
-        guard let header = header?.trimmingCharacters(in: .whitespaces), !header.isEmpty else {
+        guard let header = header?.trimmingCharacters(in: .whitespaces) else {
             if required {
                 throw DataverketError(.preconditionRequired, "this operation needs If-Match with the resource's ETag (get it first)")
             }
@@ -95,7 +96,8 @@ enum EntityTag {
             throw DataverketError(.preconditionFailed, "weak entity tags cannot guard a write")
         }
         let unquoted = header.hasPrefix("\"") && header.hasSuffix("\"") && header.count >= 2 ? String(header.dropFirst().dropLast()) : header
-        guard let version = Int64(unquoted), version > 0 else {
+        guard (1...18).contains(unquoted.utf8.count), unquoted.utf8.first != UInt8(ascii: "0"),
+              unquoted.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let version = Int64(unquoted) else {
             throw DataverketError(.malformedRequest, "If-Match must be an entity tag like \"3\", got \(header)")
         }
         return version

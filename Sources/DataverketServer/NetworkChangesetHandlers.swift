@@ -49,6 +49,7 @@ extension APIHandlers {
     }
 
     func listNetworkDrift(_ input: Operations.ListNetworkDrift.Input) async throws -> Operations.ListNetworkDrift.Output {
+        try Validation.checkLength(input.query.device, field: "device", max: 63)
         let items = try await nettPlane.drift(device: input.query.device)
         return .ok(.init(body: .json(.init(items: try items.map(NetworkJSON.object)))))
     }

@@ -23,6 +23,7 @@ extension APIHandlers {
     }
 
     func listNetworkPrefixes(_ input: Operations.ListNetworkPrefixes.Input) async throws -> Operations.ListNetworkPrefixes.Output {
+        try Validation.checkReference(input.query.vrf, field: "vrf")
         let page = try await ipam.prefixes(PrefixFilter(vrf: input.query.vrf), limit: input.query.limit, cursor: input.query.cursor)
         return .ok(.init(body: .json(.init(items: try page.items.map(NetworkJSON.object), nextCursor: page.nextCursor))))
     }
@@ -46,6 +47,8 @@ extension APIHandlers {
     }
 
     func listNetworkAddresses(_ input: Operations.ListNetworkAddresses.Input) async throws -> Operations.ListNetworkAddresses.Output {
+        try Validation.checkReference(input.query.vrf, field: "vrf")
+        try Validation.checkLength(input.query.prefix, field: "prefix", max: 64)
         let page = try await ipam.addresses(AddressFilter(vrf: input.query.vrf, prefix: input.query.prefix), limit: input.query.limit,
                                             cursor: input.query.cursor)
         return .ok(.init(body: .json(.init(items: try page.items.map(NetworkJSON.object), nextCursor: page.nextCursor))))
@@ -61,6 +64,7 @@ extension APIHandlers {
     }
 
     func releaseNetworkAddress(_ input: Operations.ReleaseNetworkAddress.Input) async throws -> Operations.ReleaseNetworkAddress.Output {
+        try Validation.checkReference(input.query.vrf, field: "vrf")
         try await ipam.releaseAddress(input.path.address, vrf: input.query.vrf ?? IPAM.globalVRF, context: scope.operation())
         dns?.kick()
         return .noContent(.init())

@@ -36,11 +36,13 @@ extension APIHandlers {
     // MARK: prefixes and addresses
 
     func getNetworkPrefix(_ input: Operations.GetNetworkPrefix.Input) async throws -> Operations.GetNetworkPrefix.Output {
+        try Validation.checkReference(input.query.vrf, field: "vrf")
         let prefix = try await ipam.prefix(input.path.prefix, vrf: input.query.vrf ?? IPAM.globalVRF)
         return .ok(.init(body: .json(try NetworkJSON.object(prefix))))
     }
 
     func deleteNetworkPrefix(_ input: Operations.DeleteNetworkPrefix.Input) async throws -> Operations.DeleteNetworkPrefix.Output {
+        try Validation.checkReference(input.query.vrf, field: "vrf")
         try await ipam.deletePrefix(input.path.prefix, vrf: input.query.vrf ?? IPAM.globalVRF, context: scope.operation())
         return .noContent(.init())
     }
@@ -57,6 +59,7 @@ extension APIHandlers {
     }
 
     func getNetworkAddress(_ input: Operations.GetNetworkAddress.Input) async throws -> Operations.GetNetworkAddress.Output {
+        try Validation.checkReference(input.query.vrf, field: "vrf")
         let address = try await ipam.address(input.path.address, vrf: input.query.vrf ?? IPAM.globalVRF)
         return .ok(.init(body: .json(try NetworkJSON.object(address))))
     }
@@ -77,6 +80,7 @@ extension APIHandlers {
     }
 
     func listNetworkVLANs(_ input: Operations.ListNetworkVLANs.Input) async throws -> Operations.ListNetworkVLANs.Output {
+        try Validation.checkReference(input.query.group, field: "group")
         let page = try await ipam.vlans(group: input.query.group, limit: input.query.limit, cursor: input.query.cursor)
         return .ok(.init(body: .json(.init(items: try page.items.map(NetworkJSON.object), nextCursor: page.nextCursor))))
     }
@@ -98,6 +102,7 @@ extension APIHandlers {
     }
 
     func releaseNetworkVLAN(_ input: Operations.ReleaseNetworkVLAN.Input) async throws -> Operations.ReleaseNetworkVLAN.Output {
+        try Validation.checkReference(input.query.group, field: "group")
         try await ipam.releaseVLAN(input.path.vlan, group: input.query.group, context: scope.operation())
         return .noContent(.init())
     }
@@ -117,6 +122,7 @@ extension APIHandlers {
     }
 
     func listNetworkASNs(_ input: Operations.ListNetworkASNs.Input) async throws -> Operations.ListNetworkASNs.Output {
+        try Validation.checkReference(input.query.pool, field: "pool")
         let page = try await ipam.asns(pool: input.query.pool, limit: input.query.limit, cursor: input.query.cursor)
         return .ok(.init(body: .json(.init(items: try page.items.map(NetworkJSON.object), nextCursor: page.nextCursor))))
     }
@@ -130,6 +136,7 @@ extension APIHandlers {
     }
 
     func releaseNetworkASN(_ input: Operations.ReleaseNetworkASN.Input) async throws -> Operations.ReleaseNetworkASN.Output {
+        try Validation.checkReference(input.query.pool, field: "pool")
         try await ipam.releaseASN(input.path.asn, pool: input.query.pool, context: scope.operation())
         return .noContent(.init())
     }

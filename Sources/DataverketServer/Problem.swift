@@ -124,7 +124,7 @@ struct ProblemMiddleware: RouterMiddleware {
 
     /// Maps any error to a `DataverketError` with the right code.
     /// `bodyRequest`: decoding errors of requests with a body are about the body (422); of the others,
-    /// about a query or path parameter (400). Body syntax was already checked by `BodyGuardMiddleware`.
+    /// about a query or path parameter (400). Body syntax was already checked by `RequestShapeMiddleware`.
     static func classify(_ error: any Error, bodyRequest: Bool = true) -> DataverketError {
         switch error {
         case let error as DataverketError:
@@ -209,9 +209,123 @@ struct HeaderEncodingMiddleware: RouterMiddleware {
     }
 }
 
-/// Rejects oversized bodies (413) and bodies of a media type the API does not take (415) before any
-/// handler runs, so a bad request is refused whole and nothing is half-read.
+/// Rejects oversized bodies (413) before any handler runs and before the credential is checked, so that nothing
+/// unbounded is read; the body is collected (up to the limit) for what follows. What the request says is checked
+/// after authentication, by `RequestShapeMiddleware`.
 struct BodyGuardMiddleware: RouterMiddleware {
+    typealias Context = DataverketRequestContext
+    let maxBodyBytes: Int
+    static let inventoryApplyBytes = 32 << 20
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.method == .post || request.method == .put || request.method == .patch else {
+            return try await next(request, context)
+        }
+        // Site files declare whole datacenters: the inventory apply takes more.
+        let limit = request.uri.path == "/v1/inventory/apply" ? max(maxBodyBytes, Self.inventoryApplyBytes) : maxBodyBytes
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw DataverketError(.payloadTooLarge, "request body is \(length) bytes; the limit is \(limit)")
+        }
+        var request = request
+        do {
+            _ = try await request.collectBody(upTo: limit)
+        } catch {
+            throw DataverketError(.payloadTooLarge, "request body exceeds the limit of \(limit) bytes")
+        }
+        return try await next(request, context)
+    }
+}
+
+/// What a request says, checked for every operation after `AccessMiddleware` (a request without a valid credential is
+/// 401 whatever else is wrong with it) and before the generated code decodes it: no NUL in the path or query (400;
+/// PostgreSQL cannot store one), a body of a media type the API takes (415), valid JSON (400) with no NUL in a string
+/// and no `null` anywhere (422: the API has no null — an optional field is left out), and `If-Match` on a PATCH (428).
+struct RequestShapeMiddleware: ServerMiddleware {
+    /// How many `null`s a refusal names; the count says how many there were.
+    static let maxNamedNulls = 20
+
+    func intercept(
+        _ request: HTTPRequest, body: HTTPBody?, metadata: ServerRequestMetadata, operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        // No text anywhere here may hold NUL: refused up front, wherever it hides.
+        if request.path?.contains("%00") == true {
+            throw DataverketError(.malformedRequest, "the path or query contains a NUL byte (%00); no parameter accepts one")
+        }
+        var body = body
+        if request.method == .post || request.method == .put || request.method == .patch, let received = body {
+            // Collected by BodyGuardMiddleware already (bounded there): this reads it from memory.
+            let bytes = try await [UInt8](collecting: received, upTo: .max)
+            try Self.checkBody(bytes, mediaType: request.headerFields[.contentType], operationID: operationID)
+            body = HTTPBody(bytes)
+        }
+        // Header values are percent-decoded (the generated clients percent-encode them: `If-Match: %221%22`), and the
+        // generated code takes one that does not decode for none at all: the precondition and the key are checked here
+        // as they decode, so a garbled one is refused rather than ignored (a DELETE made unconditional by it).
+        if request.method == .patch || request.method == .delete {
+            _ = try EntityTag.parse(try Self.decoded(request.headerFields[.ifMatch], "If-Match"), required: request.method == .patch)
+        }
+        if request.method == .post {
+            _ = try APIHandlers.checkIdempotencyKey(try Self.decoded(request.headerFields[.idempotencyKey], "Idempotency-Key"))
+        }
+        return try await next(request, body, metadata)
+    }
+
+    /// A header value percent-decoded, as the generated code reads it; one with a broken escape (`a% b`) is malformed.
+    static func decoded(_ value: String?, _ name: String) throws(DataverketError) -> String? {
+        guard let value else { return nil }
+        guard let decoded = value.removingPercentEncoding else {
+            throw DataverketError(.malformedRequest, "\(name) has a broken percent-escape: \(value.prefix(80))")
+        }
+        return decoded
+    }
+
+    /// A body of a media type the API takes (415), valid JSON (400) without NUL or `null` (422). No body is no body.
+    static func checkBody(_ bytes: [UInt8], mediaType header: String?, operationID: String) throws(DataverketError) {
+        guard !bytes.isEmpty else { return }
+        let mediaType = header?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        // The one HTML form (device-login confirmation) posts form-encoded; everything else is JSON.
+        if mediaType == "application/x-www-form-urlencoded", operationID == "beginDeviceVerification" { return }
+        guard mediaType == "application/json" else {
+            throw DataverketError(.unsupportedMediaType, "request bodies must be application/json, got '\(mediaType.isEmpty ? "none" : mediaType)'")
+        }
+        guard let json = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) else {
+            throw DataverketError(.malformedRequest, "the request body is not valid JSON")
+        }
+        if containsEscapedNUL(bytes) {
+            throw DataverketError(.invalidArgument, "the request body has a string with a NUL character (\\u0000); no field accepts one")
+        }
+        try refuseNulls(json)
+    }
+
+    /// Refuses a JSON value with `null` in it, naming where (`bmc.caFile`, `interfaces[0].neighbor`).
+    static func refuseNulls(_ json: Any) throws(DataverketError) {
+        var found: [String] = []
+        var count = 0
+        nulls(in: json, at: "", found: &found, count: &count)
+        guard count > 0 else { return }
+        let message = "null is not a value in this API: leave the field out"
+        let violations = found.map { DataverketError.FieldViolation(field: $0, message: message) }
+        let more = count > found.count ? " (and \(count - found.count) more)" : ""
+        throw DataverketError(.invalidArgument, "\(found.joined(separator: ", "))\(more): \(message)", violations: violations)
+    }
+
+    private static func nulls(in value: Any, at path: String, found: inout [String], count: inout Int) {
+        switch value {
+        case is NSNull:
+            count += 1
+            if found.count < maxNamedNulls { found.append(path.isEmpty ? "body" : path) }
+        case let object as [String: Any]:
+            for (key, member) in object.sorted(by: { $0.key < $1.key }) {
+                nulls(in: member, at: path.isEmpty ? key : "\(path).\(key)", found: &found, count: &count)
+            }
+        case let array as [Any]:
+            for (index, element) in array.enumerated() { nulls(in: element, at: "\(path)[\(index)]", found: &found, count: &count) }
+        default:
+            return
+        }
+    }
+
     /// Whether valid JSON text has a string holding U+0000 (written `\u0000`; a raw NUL is not valid JSON).
     static func containsEscapedNUL(_ bytes: some Collection<UInt8>) -> Bool {
         var iterator = bytes.makeIterator()
@@ -226,50 +340,8 @@ struct BodyGuardMiddleware: RouterMiddleware {
         }
         return false
     }
+}
 
-    typealias Context = DataverketRequestContext
-    let maxBodyBytes: Int
-    static let inventoryApplyBytes = 32 << 20
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        // No text anywhere here may hold NUL (PostgreSQL cannot store it): refused up front, wherever it hides.
-        if request.uri.string.range(of: "%00") != nil {
-            throw DataverketError(.malformedRequest, "the path or query contains a NUL byte (%00); no parameter accepts one")
-        }
-        guard request.method == .post || request.method == .put || request.method == .patch else {
-            return try await next(request, context)
-        }
-        // Site files declare whole datacenters: the inventory apply takes more.
-        let limit = request.uri.path == "/v1/inventory/apply" ? max(maxBodyBytes, Self.inventoryApplyBytes) : maxBodyBytes
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
-            throw DataverketError(.payloadTooLarge, "request body is \(length) bytes; the limit is \(limit)")
-        }
-        var request = request
-        let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: limit)
-        } catch {
-            throw DataverketError(.payloadTooLarge, "request body exceeds the limit of \(limit) bytes")
-        }
-        if body.readableBytes > 0 {
-            let mediaType = request.headers[.contentType]?.split(separator: ";").first?
-                .trimmingCharacters(in: .whitespaces).lowercased() ?? ""
-            // The one HTML form (device-login confirmation) posts form-encoded; everything else is JSON.
-            if mediaType == "application/x-www-form-urlencoded", request.uri.path == "/v1/identity/device/verify" {
-                return try await next(request, context)
-            }
-            guard mediaType == "application/json" else {
-                throw DataverketError(
-                    .unsupportedMediaType,
-                    "request bodies must be application/json, got '\(mediaType.isEmpty ? "none" : mediaType)'")
-            }
-            guard (try? JSONSerialization.jsonObject(with: Data(buffer: body), options: [.fragmentsAllowed])) != nil else {
-                throw DataverketError(.malformedRequest, "the request body is not valid JSON")
-            }
-            if Self.containsEscapedNUL(body.readableBytesView) {
-                throw DataverketError(.invalidArgument, "the request body has a string with a NUL character (\\u0000); no field accepts one")
-            }
-        }
-        return try await next(request, context)
-    }
+extension HTTPField.Name {
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
 }

@@ -86,8 +86,8 @@ public enum DataverketServer {
     /// The date format of the API: RFC 3339 with fractional seconds.
     public static let openAPIConfiguration = Configuration.dataverket
 
-    /// The router: middleware (correlation + request log, metrics, problem+json, body guard) and every
-    /// generated API operation.
+    /// The router: middleware (correlation + request log, metrics, problem+json, body size guard) and every
+    /// generated API operation behind authentication and authorization, then the request-shape checks.
     public static func makeRouter(sentral: ControlPlane, identity: Identitet, maskin: MaskinPlane? = nil, dns: DNSSyncService? = nil,
                                   nett: NettPlane? = nil, metrics: ServerMetrics, configuration: ServerConfiguration, logger: Logger) throws -> Router<DataverketRequestContext> {
         let router = Router(context: DataverketRequestContext.self)
@@ -101,7 +101,7 @@ public enum DataverketServer {
         try APIHandlers(sentral: sentral, identity: identity, metrics: metrics, maskin: maskin, dns: dns, nett: nett).registerHandlers(
             on: RecordingTransport(router: router, table: routes), serverURL: URL(string: "/")!, configuration: openAPIConfiguration,
             middlewares: [AccessMiddleware(identity: identity, limiter: RateLimiter(policy: configuration.rateLimits), logger: logger),
-                          EmptyBodyMiddleware()])
+                          RequestShapeMiddleware(), EmptyBodyMiddleware()])
         return router
     }
 

@@ -42,6 +42,8 @@ public struct IPAM: Sendable {
     public func createVRF(_ spec: VRFSpec, context: OperationContext) async throws -> VRFRecord {
         let name = try Rules.name(spec.name)
         if let rd = spec.routeDistinguisher { try Rules.checkRouteValue(rd, field: "routeDistinguisher") }
+        try Validation.checkCount(spec.importTargets.count, field: "importTargets", max: 64)
+        try Validation.checkCount(spec.exportTargets.count, field: "exportTargets", max: 64)
         for target in spec.importTargets { try Rules.checkRouteValue(target, field: "importTargets") }
         for target in spec.exportTargets { try Rules.checkRouteValue(target, field: "exportTargets") }
         let tenant = try Rules.optionalName(spec.tenant, field: "tenant")

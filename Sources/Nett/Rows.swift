@@ -96,14 +96,16 @@ enum Rules {
         return name
     }
 
+    /// A name as every resource's: a DNS label in lowercase, as the OpenAPI document says (not folded: `Red` is refused,
+    /// as it is for a tenant).
     static func name(_ text: String, field: String = "name") throws(DataverketError) -> String {
-        let name = text.lowercased()
-        try Validation.checkName(name, field: field)
-        return name
+        try Validation.checkName(text, field: field)
+        return text
     }
 
+    /// A name that may be left out; given, it is a name (an empty one is refused, as the document's minLength says).
     static func optionalName(_ text: String?, field: String) throws(DataverketError) -> String? {
-        guard let text, !text.isEmpty else { return nil }
+        guard let text else { return nil }
         return try name(text, field: field)
     }
 

@@ -49,6 +49,26 @@ struct ValidationTests {
         #expect(throws: DataverketError.self) { try Validation.checkText("bell\u{07}", field: "description", max: 100) }
         #expect(throws: DataverketError.self) { try Validation.checkText("toolong", field: "description", max: 3) }
     }
+
+    @Test("lengths count Unicode characters as JSON Schema does; ranges, counts and name-or-ID references as the document says")
+    func bounds() throws {
+        try Validation.checkLength("ø\u{01}", field: "f", max: 2)
+        try Validation.checkLength(nil, field: "f", min: 1, max: 2)
+        #expect(throws: DataverketError.self) { try Validation.checkLength("øøø", field: "f", max: 2) }
+        #expect(throws: DataverketError.self) { try Validation.checkLength("", field: "f", min: 1, max: 2) }
+        try Validation.checkRange(31_536_000, field: "staleAfter", 1...31_536_000)
+        #expect(throws: DataverketError.self) { try Validation.checkRange(31_536_001, field: "staleAfter", 1...31_536_000) }
+        #expect(throws: DataverketError.self) { try Validation.checkRange(0, field: "staleAfter", 1...31_536_000) }
+        try Validation.checkCount(64, field: "macs", max: 64)
+        #expect(throws: DataverketError.self) { try Validation.checkCount(65, field: "macs", max: 64) }
+        for ok in ["global", "a", "pfx_01M8000000000000000000000Z", "vrf_01M8000000000000000000000Z"] {
+            try Validation.checkReference(ok, field: "vrf")
+        }
+        for bad in ["", "Global", "-a", "a_b", "pfx_01M800000000000000000000", "pfx_01M8000000000000000000000U", "PFX_01M8000000000000000000000Z",
+                    "x_01M8000000000000000000000Z", String(repeating: "a", count: 64)] {
+            #expect(throws: DataverketError.self, "\(bad)") { try Validation.checkReference(bad, field: "vrf") }
+        }
+    }
 }
 
 @Suite("Event envelope")

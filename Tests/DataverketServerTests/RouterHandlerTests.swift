@@ -84,10 +84,10 @@ struct RouterHandlerTests {
             let fine = try await harness.request(.post, "/v1/tenants", body: #"{"name":"acme","description":"a\\u0000b"}"#)
             #expect(fine.status == .created, "\(String(buffer: fine.body))")
         }
-        #expect(BodyGuardMiddleware.containsEscapedNUL(Array(#""\u0000""#.utf8)))
-        #expect(!BodyGuardMiddleware.containsEscapedNUL(Array(#""\\u0000""#.utf8)))
-        #expect(BodyGuardMiddleware.containsEscapedNUL(Array(#""\u00001""#.utf8)))
-        #expect(!BodyGuardMiddleware.containsEscapedNUL(Array(#""\u0001 \n""#.utf8)))
+        #expect(RequestShapeMiddleware.containsEscapedNUL(Array(#""\u0000""#.utf8)))
+        #expect(!RequestShapeMiddleware.containsEscapedNUL(Array(#""\\u0000""#.utf8)))
+        #expect(RequestShapeMiddleware.containsEscapedNUL(Array(#""\u00001""#.utf8)))
+        #expect(!RequestShapeMiddleware.containsEscapedNUL(Array(#""\u0001 \n""#.utf8)))
     }
 
     @Test("a known path with a method it does not answer is 405 with Allow; an unknown path stays 404")
@@ -124,6 +124,137 @@ struct RouterHandlerTests {
             #expect(list.status == .ok)
             #expect(String(buffer: list.body).contains("\"acme\""))
             #expect(!String(buffer: list.body).contains("\"big\""))
+        }
+    }
+
+    @Test("the credential is checked before what the request says: 401 whatever else is wrong with it, 405 before either")
+    func authenticationFirst() async throws {
+        try await Self.withRouter { harness in
+            for (method, uri, body, contentType) in [
+                (HTTPRequest.Method.get, "/v1/audit?resource=a%00b&limit=0.5", nil, "application/json"),
+                (.get, "/v1/inventory/drift?staleAfter=31536001", nil, "application/json"),
+                (.post, "/v1/tenants", "{\"name\": ", "application/json"),
+                (.post, "/v1/tenants", "name=acme", "application/x-www-form-urlencoded"),
+                (.post, "/v1/tenants", #"{"name":"acme","description":null}"#, "application/json"),
+                (.patch, "/v1/tenants/acme", #"{"description":"x"}"#, "application/json"),
+            ] as [(HTTPRequest.Method, String, String?, String)] {
+                let problem = try Self.problem(try await harness.request(method, uri, body: body, token: "", contentType: contentType),
+                                               status: .unauthorized)
+                #expect(problem["type"] as? String == "https://dataverket.dev/problems/unauthenticated", "\(method) \(uri)")
+            }
+            // A method the path does not have is 405 whatever the query holds.
+            _ = try Self.problem(try await harness.request(.trace, "/v1/audit?resource=a%00b"), status: .methodNotAllowed)
+            // With the credential, the same requests get what is wrong with them.
+            _ = try Self.problem(try await harness.request(.get, "/v1/audit?resource=a%00b"), status: .badRequest)
+            _ = try Self.problem(try await harness.request(.patch, "/v1/tenants/acme", body: #"{"description":"x"}"#), status: .init(code: 428))
+        }
+    }
+
+    @Test("If-Match is decoded as the generated clients encode it; an empty or undecodable one is malformed, not ignored")
+    func ifMatchAsSent() async throws {
+        try await Self.withRouter { harness in
+            #expect(try await harness.request(.post, "/v1/tenants", body: #"{"name":"acme"}"#).status == .created)
+            for garbled in ["", "a% b", "%2"] {
+                _ = try Self.problem(try await harness.request(.delete, "/v1/tenants/acme", headers: ["If-Match": garbled]), status: .badRequest)
+                _ = try Self.problem(try await harness.request(.patch, "/v1/tenants/acme", body: #"{"description":"x"}"#, headers: ["If-Match": garbled]),
+                                     status: .badRequest)
+            }
+            #expect(try await harness.request(.get, "/v1/tenants/acme").status == .ok, "no garbled precondition deleted it")
+            // `"1"` percent-encoded, as the generated Swift client sends it.
+            #expect(try await harness.request(.patch, "/v1/tenants/acme", body: #"{"description":"x"}"#, headers: ["If-Match": "%221%22"]).status == .ok)
+            #expect(try await harness.request(.delete, "/v1/tenants/acme", headers: ["If-Match": "%222%22"]).status == .noContent)
+        }
+    }
+
+    @Test("null is no value in this API: refused anywhere in a body, every one named; an absent field is fine")
+    func nullRefused() async throws {
+        try await Self.withRouter { harness in
+            let nested = try Self.problem(try await harness.request(.post, "/v1/inventory/observations", body: """
+                {"source":"lldp","serial":"s1","interfaces":[{"name":"eth0","neighbor":null},{"name":"eth1","mac":null}]}
+                """), status: .unprocessableContent)
+            #expect((nested["errors"] as? [[String: Any]])?.compactMap { $0["field"] as? String }
+                == ["interfaces[0].neighbor", "interfaces[1].mac"])
+            for body in [#"{"name":"acme","description":null}"#, "null", #"{"name":"acme","labels":{"a":null}}"#] {
+                let problem = try Self.problem(try await harness.request(.post, "/v1/tenants", body: body), status: .unprocessableContent)
+                #expect((problem["detail"] as? String)?.contains("null is not a value in this API") == true, "\(body)")
+            }
+            for (uri, body) in [("/v1/identity/service-accounts", #"{"name":"ci","description":null}"#),
+                                ("/v1/network/vrfs", #"{"name":"red","description":null}"#),
+                                ("/v1/network/asn-pools", #"{"name":"p","first":1,"last":2,"description":null}"#),
+                                ("/v1/network/vlan-groups", #"{"name":"g","minVID":1,"maxVID":2,"description":null}"#),
+                                ("/v1/network/prefixes", #"{"prefix":"10.0.0.0/8","vrf":null}"#),
+                                ("/v1/inventory/apply", #"{"files":[{"name":"a.yaml","content":""}],"reason":null}"#),
+                                ("/v1/tasks", #"{"kind":"saga-demo","failAtStep":null}"#)] {
+                _ = try Self.problem(try await harness.request(.post, uri, body: body), status: .unprocessableContent)
+            }
+            // Nothing was made of them; left out, the same fields are fine.
+            #expect(try await harness.request(.get, "/v1/tenants/acme").status == .notFound)
+            #expect(try await harness.request(.post, "/v1/tenants", body: #"{"name":"acme"}"#).status == .created)
+            // "null" inside a string is text, not null.
+            #expect(try await harness.request(.post, "/v1/tenants", body: #"{"name":"beta","description":"null"}"#).status == .created)
+        }
+        #expect(throws: DataverketError.self) { try RequestShapeMiddleware.refuseNulls(NSNull()) }
+        #expect(throws: Never.self) { try RequestShapeMiddleware.refuseNulls(["a": [1, "null", ["b": false]]] as [String: Any]) }
+    }
+
+    @Test("query values outside the document's bounds are 422 with what the bound is; the bounds themselves are fine")
+    func queryBounds() async throws {
+        try await Self.withRouter { harness in
+            let long64 = String(repeating: "d", count: 64), long63 = String(repeating: "d", count: 63)
+            let refused = [
+                "/v1/inventory/drift?staleAfter=31536001", "/v1/inventory/drift?staleAfter=0", "/v1/inventory/drift?datacenter=\(long64)",
+                "/v1/inventory/drift?device=\(long64)", "/v1/inventory/export?datacenter=\(long64)",
+                "/v1/inventory/export?kind=devices&name=\(String(repeating: "n", count: 201))", "/v1/inventory/capacity?datacenter=\(long64)",
+                "/v1/inventory/devices?rack=\(long64)", "/v1/inventory/devices?tag=\(long64)", "/v1/inventory/devices?pool=Not_A_Pool",
+                "/v1/network/prefixes?vrf=\(long64)", "/v1/network/prefixes?vrf=Global", "/v1/network/prefixes?vrf=a_b",
+                "/v1/network/addresses?vrf=-x", "/v1/network/vlans?group=x..y", "/v1/network/asns?pool=\(long64)",
+                "/v1/network/prefixes/10.0.0.0%2F8?vrf=Red", "/v1/network/drift?device=\(long64)",
+                "/v1/identity/role-bindings?subject=\(String(repeating: "s", count: 129))", "/v1/tasks?kind=\(String(repeating: "k", count: 129))",
+                "/v1/tasks?resource=\(String(repeating: "r", count: 65))", "/v1/audit?actor=\(String(repeating: "a", count: 257))",
+                "/v1/audit?action=\(String(repeating: "a", count: 129))", "/v1/audit?resource=\(String(repeating: "r", count: 65))",
+            ]
+            for uri in refused {
+                let problem = try Self.problem(try await harness.request(.get, uri), status: .unprocessableContent)
+                #expect(problem["type"] as? String == "https://dataverket.dev/problems/invalid-argument", "\(uri)")
+            }
+            for uri in ["/v1/inventory/drift?staleAfter=31536000&datacenter=\(long63)", "/v1/inventory/drift?staleAfter=1",
+                        "/v1/inventory/export?datacenter=\(long63)", "/v1/inventory/devices?rack=\(long63)&pool=pol_01M8000000000000000000000Z",
+                        "/v1/network/prefixes?vrf=global", "/v1/network/prefixes?vrf=vrf_01M8000000000000000000000Z",
+                        "/v1/identity/role-bindings?subject=\(String(repeating: "s", count: 128))"] {
+                let response = try await harness.request(.get, uri)
+                #expect(response.status == .ok, "\(uri): \(String(buffer: response.body))")
+            }
+        }
+    }
+
+    @Test("body bounds the handlers check: site file names, observation sizes and counts, route targets, names (not folded)")
+    func bodyBounds() async throws {
+        try await Self.withRouter { harness in
+            let refused: [(String, String)] = [
+                ("/v1/inventory/apply", #"{"files":[{"name":"","content":""}]}"#),
+                ("/v1/inventory/apply", "{\"files\":[{\"name\":\"\(String(repeating: "f", count: 513))\",\"content\":\"\"}]}"),
+                ("/v1/inventory/observations", #"{"source":"bmc","serial":"s","hardware":{"disks":[{"name":"a","type":"ssd","sizeGB":-1}],"gpus":[]}}"#),
+                ("/v1/inventory/observations", #"{"source":"bmc","serial":"s","hardware":{"disks":[{"name":"a","type":"ssd","sizeGB":1000000001}],"gpus":[]}}"#),
+                ("/v1/inventory/observations", #"{"source":"bmc","serial":"s","hardware":{"disks":[],"gpus":[{"model":"x","count":1025}]}}"#),
+                ("/v1/inventory/observations", #"{"source":"bmc","serial":"s","hardware":{"cpu":{"model":"x","sockets":65,"cores":1},"disks":[],"gpus":[]}}"#),
+                ("/v1/inventory/observations", #"{"source":"lldp","serial":"s","interfaces":[{"name":""}]}"#),
+                ("/v1/inventory/observations", #"{"source":"lldp","serial":""}"#),
+                ("/v1/inventory/observations", #"{"source":"lldp","device":"bad_name"}"#),
+                ("/v1/network/vrfs", "{\"name\":\"red\",\"importTargets\":[\((1...65).map { "\"65000:\($0)\"" }.joined(separator: ","))]}"),
+                ("/v1/network/vrfs", #"{"name":"red","tenant":""}"#),
+                ("/v1/network/vrfs", #"{"name":"Red"}"#),
+                ("/v1/network/vlan-groups", #"{"name":"g","scope":"OSL1"}"#),
+            ]
+            for (uri, body) in refused {
+                let response = try await harness.request(.post, uri, body: body)
+                let problem = try Self.problem(response, status: .unprocessableContent)
+                #expect(problem["type"] as? String == "https://dataverket.dev/problems/invalid-argument", "\(uri) \(body.prefix(120))")
+            }
+            #expect(try await harness.request(.post, "/v1/network/vrfs", body: #"{"name":"red","tenant":"acme"}"#).status == .created)
+            let observed = try await harness.request(.post, "/v1/inventory/observations", body: """
+                {"source":"bmc","device":"Node-1","hardware":{"cpu":{"model":"x","sockets":64,"cores":100000},"disks":[{"name":"a","type":"ssd","sizeGB":1000000000}],"gpus":[{"model":"g","count":1024}]}}
+                """)
+            #expect(observed.status == .created, "\(String(buffer: observed.body))")
         }
     }
 

@@ -22,7 +22,7 @@ struct APIOperation: Sendable {
     let method: String
     /// The path template, e.g. `/v1/tenants/{tenant}`.
     let path: String
-    /// Whether it takes `If-Match` (the tenancy updates and deletes).
+    /// Whether it takes `If-Match` (the tenancy updates, where it is required, and deletes).
     let takesIfMatch: Bool
     /// The media type of its request body; nil when it has none.
     let bodyType: String?
@@ -43,7 +43,7 @@ enum APIDocument {
                 operations.append(APIOperation(
                     id: try #require(operation["operationId"]?.string, "\(method) \(template) has an operationId"),
                     method: method.uppercased(), path: template,
-                    takesIfMatch: parameters.contains { $0["$ref"]?.string == "#/components/parameters/IfMatch" },
+                    takesIfMatch: parameters.contains { $0["$ref"]?.string?.hasPrefix("#/components/parameters/IfMatch") == true },
                     bodyType: operation["requestBody"]?["content"]?.mapping?.keys.first?.string))
             }
         }

@@ -122,6 +122,18 @@ struct TenancyAPITests {
             #expect(stale.status == 412)
             #expect(try server.problem(stale)["type"] as? String == "https://dataverket.dev/problems/precondition-failed")
             #expect(try await server.raw(.PATCH, "/v1/tenants/acme", body: #"{"description":"d"}"#, headers: ["If-Match": "seven"]).status == 400)
+            // An If-Match that does not percent-decode, one outside the document's pattern: malformed, not ignored (the
+            // generated code takes a header it cannot decode for none). (An empty one: RouterHandlerTests.)
+            for garbled in ["a% b", "%zz", "007", "+7", "\"1\", \"2\"", String(repeating: "9", count: 19)] {
+                let answer = try await server.raw(.PATCH, "/v1/tenants/acme", body: #"{"description":"d"}"#, headers: ["If-Match": garbled])
+                #expect(answer.status == 400, "If-Match: \(garbled): \(answer.body)")
+            }
+            // null is no value: refused, naming the field — not taken as "unchanged" (or as "clear it").
+            let null = try await server.raw(.PATCH, "/v1/tenants/acme", body: #"{"description":null,"labels":{"team":null}}"#,
+                                            headers: ["If-Match": "*"])
+            #expect(null.status == 422)
+            let errors = try server.problem(null)["errors"] as? [[String: Any]]
+            #expect(errors?.compactMap { $0["field"] as? String } == ["description", "labels.team"])
             // Nothing above changed the tenant.
             #expect(try await server.client.getTenant(path: .init(tenant: "acme")).ok.body.json.version == 1)
         }
@@ -138,6 +150,9 @@ struct TenancyAPITests {
             #expect(try server.problem(conflict)["detail"] as? String == "tenant 'acme' still has 1 project(s): delete them first")
             _ = try await client.createTenant(body: .json(.init(name: "empty"))).created
             #expect(try await server.raw(.DELETE, "/v1/tenants/empty", headers: ["If-Match": "\"2\""]).status == 412)
+            // A garbled precondition is refused, not dropped: the delete is not made unconditional by it.
+            #expect(try await server.raw(.DELETE, "/v1/tenants/empty", headers: ["If-Match": "a% b"]).status == 400)
+            #expect(try await server.raw(.GET, "/v1/tenants/empty").status == 200)
             _ = try await client.deleteTenant(path: .init(tenant: "empty"), headers: .init(ifMatch: "\"1\"")).noContent
             #expect(try await server.raw(.GET, "/v1/tenants/empty").status == 404)
         }
@@ -155,6 +170,10 @@ struct TenancyAPITests {
             #expect(reused.status == 422)
             #expect(try server.problem(reused)["type"] as? String == "https://dataverket.dev/problems/idempotency-key-reused")
             #expect(try await server.raw(.POST, "/v1/tenants", body: #"{"name":"x"}"#, headers: ["Idempotency-Key": "bad key"]).status == 400)
+            // A key that does not percent-decode is malformed, not taken for none; one that decodes to a `%` is outside the
+            // key's pattern.
+            #expect(try await server.raw(.POST, "/v1/tenants", body: #"{"name":"x"}"#, headers: ["Idempotency-Key": "k%zz"]).status == 400)
+            #expect(try await server.raw(.POST, "/v1/tenants", body: #"{"name":"x"}"#, headers: ["Idempotency-Key": "k%25x"]).status == 400)
             // Exactly one tenant and one audit record came of the three requests.
             #expect(try await client.listTenants().ok.body.json.items.count == 1)
             let audit = try await client.listAudit(query: .init(action: "tenant.create")).ok.body.json

@@ -13,7 +13,16 @@ struct StoreTests {
     func vrfs(_ backend: Backend) async throws {
         let sink = AuditSink()
         try await withIPAM(backend, audit: sink) { ipam in
-            let red = try await ipam.createVRF(VRFSpec(name: "Tenant-Red", routeDistinguisher: "65000:10", importTargets: ["65000:10", "65000:1"],
+            // Names are lowercase DNS labels, as everywhere in the API: not folded.
+            await expectError(.invalidArgument, "name", "lowercase") { try await ipam.createVRF(VRFSpec(name: "Tenant-Red"), context: ops) }
+            await expectError(.invalidArgument, "tenant", "lowercase") {
+                try await ipam.createVRF(VRFSpec(name: "tenant-red", tenant: "Red"), context: ops)
+            }
+            await expectError(.invalidArgument, "tenant", "empty") { try await ipam.createVRF(VRFSpec(name: "tenant-red", tenant: ""), context: ops) }
+            await expectError(.invalidArgument, "importTargets", "at most 64") {
+                try await ipam.createVRF(VRFSpec(name: "tenant-red", importTargets: (1...65).map { "65000:\($0)" }), context: ops)
+            }
+            let red = try await ipam.createVRF(VRFSpec(name: "tenant-red", routeDistinguisher: "65000:10", importTargets: ["65000:10", "65000:1"],
                                                        exportTargets: ["65000:10"], tenant: "red"), context: ops)
             #expect(red.name == "tenant-red")
             #expect(red.importTargets == ["65000:1", "65000:10"])

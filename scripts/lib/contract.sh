@@ -1,17 +1,22 @@
 # shellcheck shell=bash
 # The contract fuzz run (issue 16 §6): schemathesis (PyPI, in .venv-schemathesis) over every operation of
-# openapi/dataverket.yaml against `dataverket serve` on loopback, authenticated as the platform admin, generating
-# schema-valid requests (custom formats: scripts/lib/contract_hooks.py). Judged by scripts/lib/contract_report.py:
-# no response >= 500, every response as the document says (status, content type, headers, body), and fewer than
-# 5% of any operation's schema-valid requests refused as invalid.
+# openapi/dataverket.yaml against `dataverket serve` on loopback, authenticated as the platform admin, in two passes
+# over one server (custom formats: scripts/lib/contract_hooks.py). Both judged by scripts/lib/contract_report.py:
+# - positive (schema-valid requests): no response >= 500, every response as the document says (status, content type,
+#   headers, body), and fewer than 5% of any operation's schema-valid requests refused as invalid;
+# - negative (requests that break the document: out-of-range values, wrong types, null, missing required fields and
+#   headers, methods the path does not have): every one refused — 0 accepted, a missing credential 401 first, an
+#   undeclared method 405 — and again no response >= 500 and every response as documented.
 . "$(dirname "${BASH_SOURCE[0]}")/python.sh"
 
 contract_ensure_installed() {
   py_venv .venv-schemathesis schemathesis 'schemathesis==4.32.5'
 }
 
-# contract_fuzz NAME [DATABASE_URL]: one run against a fresh server on a free loopback port (SQLite in a temp
-# directory, or the PostgreSQL database at DATABASE_URL). DV_CONTRACT_EXAMPLES sets the examples per operation.
+# contract_fuzz NAME [DATABASE_URL]: both passes against a fresh server on a free loopback port (SQLite in a temp
+# directory, or the PostgreSQL database at DATABASE_URL). DV_CONTRACT_EXAMPLES sets the examples per operation of the
+# positive pass, DV_CONTRACT_NEGATIVE_EXAMPLES of the negative one (which also runs schemathesis's boundary cases:
+# just past every minimum, maximum and length, each required part left out).
 contract_fuzz() {
   local name=$1 database_url=${2:-} dir port pid status=0
   dir=$(mktemp -d -t dv-contract.XXXXXX)
@@ -41,6 +46,16 @@ contract_fuzz() {
     >"$dir/schemathesis.log" 2>&1 || true
   python3 scripts/lib/contract_report.py "$dir"/report/*.ndjson || status=$?
   grep -E '^Seed:' "$dir/schemathesis.log" || true
+  echo "==> contract fuzz ($name): schemathesis negative pass, ${DV_CONTRACT_NEGATIVE_EXAMPLES:-10} examples each"
+  # --continue-on-failure: every finding of an operation, not only its first. filter_too_much: an operation whose
+  # parameters leave few ways to be wrong is tested with the ones there are, not skipped.
+  .venv-schemathesis/bin/schemathesis --config-file scripts/lib/schemathesis.toml run openapi/dataverket.yaml \
+    --url "http://127.0.0.1:$port" -H "Authorization: Bearer $token" --mode negative --continue-on-failure \
+    --suppress-health-check filter_too_much \
+    --max-examples "${DV_CONTRACT_NEGATIVE_EXAMPLES:-10}" --workers 2 --report ndjson --report-dir "$dir/report-negative" \
+    >"$dir/schemathesis-negative.log" 2>&1 || true
+  python3 scripts/lib/contract_report.py --negative "$dir"/report-negative/*.ndjson || status=$?
+  grep -E '^Seed:' "$dir/schemathesis-negative.log" || true
   kill "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
   if [ "$status" = 0 ]; then rm -rf "$dir"; else echo "contract ($name): logs in $dir" >&2; fi
