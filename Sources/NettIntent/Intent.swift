@@ -252,6 +252,62 @@ public struct IntentReport: Codable, Sendable, Hashable {
 /// VRFs, gateways and rules, and checks it against the isolation policy — tenant ↔ tenant, tenant → out-of-band and
 /// management, and nothing outside its jurisdiction (or beyond the border) reaching a `CRITICAL_SOVEREIGN_*` network.
 public enum IntentVerifier {
+    /// Whether `value` can be written into a device's configuration as one word: 1–64 ASCII letters, digits and `. _ - : /`.
+    public static func isConfigurationWord(_ value: String) -> Bool {
+        let scalars = value.unicodeScalars
+        guard (1...64).contains(scalars.count) else { return false }
+        return scalars.allSatisfy { scalar in
+            switch scalar {
+            case "a"..."z", "A"..."Z", "0"..."9", ".", "_", "-", ":", "/": true
+            default: false
+            }
+        }
+    }
+
+    /// Every name in the intent that ends up in rendered configuration, with where it is.
+    static func configurationWords(_ intent: NetworkIntent) -> [(String, String)] {
+        var words: [(String, String)] = [(intent.datacenter, "datacenter"), (intent.jurisdiction, "jurisdiction")]
+        for vrf in intent.vrfs ?? [] {
+            words.append((vrf.name, "vrf name"))
+            if let rd = vrf.routeDistinguisher { words.append((rd, "vrf \(quoted(vrf.name)) routeDistinguisher")) }
+        }
+        for network in intent.networks {
+            let object = "network \(quoted(network.name))"
+            words.append((network.name, "network name"))
+            for (value, field) in [(network.vrf, "vrf"), (network.tenant, "tenant"), (network.classification, "classification"),
+                                   (network.jurisdiction, "jurisdiction"), (network.role, "role")] {
+                if let value { words.append((value, "\(object) \(field)")) }
+            }
+        }
+        for profile in intent.portProfiles ?? [] {
+            words.append((profile.name, "port profile name"))
+            for name in (profile.allowed ?? []) + [profile.network].compactMap({ $0 }) { words.append((name, "port profile \(quoted(profile.name)) network")) }
+        }
+        for port in intent.ports ?? [] {
+            let object = "port \(quoted(port.device)):\(quoted(port.interface))"
+            words += [(port.device, "port device"), (port.interface, "port interface"), (port.profile, "\(object) profile")]
+            for name in (port.members ?? []) + (port.needs ?? []) + [port.peer].compactMap({ $0 }) { words.append((name, "\(object) member, need or peer")) }
+        }
+        for router in intent.routers ?? [] {
+            let object = "router \(quoted(router.name))"
+            words.append((router.name, "router name"))
+            for interface in router.interfaces ?? [] { words.append((interface.network, "\(object) interface network")) }
+            for uplink in router.uplinks ?? [] { words.append((uplink.interface, "\(object) uplink interface")) }
+            for session in router.bgp ?? [] { words.append((session.peer, "\(object) bgp peer")) }
+        }
+        for (index, rule) in (intent.rules ?? []).enumerated() {
+            words += [(rule.from, "rule \(index + 1) from"), (rule.to, "rule \(index + 1) to"), (rule.protocol, "rule \(index + 1) protocol"),
+                      (rule.action, "rule \(index + 1) action")]
+        }
+        return words
+    }
+
+    /// A name as it may be shown in a message: control characters escaped, at most 64 characters.
+    static func quoted(_ value: String) -> String {
+        let escaped = value.unicodeScalars.map { $0.properties.generalCategory == .control ? $0.escaped(asASCII: true) : String($0) }.joined()
+        return escaped.count > 64 ? String(escaped.prefix(64)) + "…" : escaped
+    }
+
     static let roles: Set<String> = ["oob", "provisioning", "mgmt", "storage", "tenant", "public", "backup", "loadbalancer"]
     static let protectedRoles: Set<String> = ["oob", "mgmt", "provisioning"]
 
@@ -274,6 +330,13 @@ public enum IntentVerifier {
             } else {
                 problem("malformed-vlan-range", "vlanRange \(bounds) is not [lowest, highest]", ["vlanRange"])
             }
+        }
+
+        // Every name and word that a renderer writes into a device's configuration: a newline or a space in one would
+        // smuggle lines into the rendered FRR/EOS/SONiC/nftables text (a VRF named "acme\nrouter bgp 666").
+        for (value, field) in Self.configurationWords(intent) where !Self.isConfigurationWord(value) {
+            problem("malformed-name", "\(field) is '\(Self.quoted(value))': names are 1–64 characters of letters, digits and . _ - : / (they are written into device configurations)",
+                    [field])
         }
 
         for network in intent.networks {

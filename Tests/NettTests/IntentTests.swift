@@ -199,6 +199,29 @@ struct IntentTests {
         #expect(small.networks.first?.vlan == 90)
     }
 
+    @Test("a name that would smuggle lines into a device's configuration is a problem, named, before any renderer sees it")
+    func configurationInjection() throws {
+        var hostile = try Self.example()
+        hostile.vrfs![0].name = "tenant-acme\nrouter bgp 666"
+        hostile.networks[3].vrf = hostile.vrfs![0].name
+        let report = IntentVerifier.verify(hostile)
+        let named = report.problems.filter { $0.code == "malformed-name" }
+        #expect(named.map(\.objects) == [["vrf name"], ["network acme-web vrf"]], "\(report.problems)")
+        #expect(named.first?.message.contains("tenant-acme\\nrouter bgp 666") == true, "the newline is shown escaped: \(named)")
+        for (field, edit) in [("port interface", { (intent: inout NetworkIntent) in intent.ports![0].interface = "bond48 lacp=off" }),
+                              ("router name", { (intent: inout NetworkIntent) in intent.routers![0].name = "" }),
+                              ("rule 1 protocol", { (intent: inout NetworkIntent) in intent.rules![0].protocol = "tcp; flush ruleset" }),
+                              ("port profile name", { (intent: inout NetworkIntent) in intent.portProfiles![0].name = String(repeating: "p", count: 65) })] {
+            var intent = try Self.example()
+            edit(&intent)
+            #expect(IntentVerifier.verify(intent).problems.contains { $0.code == "malformed-name" && $0.objects.first?.hasSuffix(field) == true },
+                    "\(field): \(IntentVerifier.verify(intent).problems)")
+        }
+        #expect(IntentVerifier.isConfigurationWord("osl1-leaf2:bond48") && IntentVerifier.isConfigurationWord("65010:110"))
+        #expect(!IntentVerifier.isConfigurationWord("acme web") && !IntentVerifier.isConfigurationWord("ø") && !IntentVerifier.isConfigurationWord(""))
+        #expect(IntentVerifier.verify(try Self.example()).ok, "the example's names are all fine")
+    }
+
     @Test("a generated 50-switch fabric with 500 networks verifies")
     func generatedFabric() {
         let intent = FabricGenerator.fabric(switches: 50, networks: 500)
