@@ -273,14 +273,16 @@ struct CLITests {
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("dv-huge-\(ULID.make()).yaml").path
             try site.write(toFile: path, atomically: true, encoding: .utf8)
             defer { try? FileManager.default.removeItem(atPath: path) }
+            // Generous deadlines: validating 80,000 devices takes seconds on an idle machine and many more on a busy one
+            // (this is about the answer's shape, not its speed).
             let raw = try await server.raw(.POST, "/v1/inventory/apply", body: String(decoding: try JSONSerialization.data(withJSONObject: [
-                "files": [["name": "huge.yaml", "content": site]]]), as: UTF8.self))
+                "files": [["name": "huge.yaml", "content": site]]]), as: UTF8.self), timeout: .seconds(300))
             #expect(raw.status == 422)
             #expect(raw.body.utf8.count < 256 << 10, "an error answer of \(raw.body.utf8.count) bytes")
             let problem = try server.problem(raw)
             #expect((problem["errors"] as? [Any])?.count == 100)
             #expect((problem["errorsTotal"] as? Int ?? 0) > 80_000, "\(problem["errorsTotal"] ?? "none")")
-            let applied = await dv(server, "apply", "-f", path)
+            let applied = await dv(server, "apply", "-f", path, "--request-timeout", "300")
             #expect(applied.code == 1)
             #expect(applied.err.contains("422") && applied.err.contains("more ("), "\(applied.err.suffix(300))")
             #expect(!applied.err.contains("cannot reach"))
