@@ -14,25 +14,32 @@ public final class LogCapture: Sendable {
 
     /// A logger at `trace` writing here.
     public func logger(_ label: String = "dataverket-test") -> Logger {
-        var logger = Logger(label: label) { _ in Handler(sink: self) }
+        var logger = Logger(label: label) { _ in LineLogHandler(logLevel: .trace) { [self] line in append(line) } }
         logger.logLevel = .trace
         return logger
     }
+}
 
-    struct Handler: LogHandler {
-        let sink: LogCapture
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
+/// A log handler that renders each event as one line — `level message key=value …`, the logger's and the event's
+/// metadata merged and sorted — and hands it to `write`.
+public struct LineLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level
+    let write: @Sendable (String) -> Void
 
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
+    public init(logLevel: Logger.Level = .info, write: @escaping @Sendable (String) -> Void) {
+        self.logLevel = logLevel
+        self.write = write
+    }
 
-        func log(event: LogEvent) {
-            let all = metadata.merging(event.metadata ?? [:]) { _, new in new }
-            let rendered = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            sink.append("\(event.level) \(event.message) \(rendered)")
-        }
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        let all = metadata.merging(event.metadata ?? [:]) { _, new in new }
+        let rendered = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        write("\(event.level) \(event.message) \(rendered)")
     }
 }

@@ -172,27 +172,16 @@ final class LogFile: Sendable {
     deinit { close(descriptor) }
 
     func logger(_ label: String, level: Logger.Level) -> Logger {
-        var logger = Logger(label: label) { _ in Handler(file: self) }
+        var logger = Logger(label: label) { _ in
+            // The handler keeps the file (and its descriptor) open for as long as a logger uses it.
+            LineLogHandler(logLevel: level) { [self] line in
+                // The time first, and one write() per line so lines from many tasks never interleave.
+                let bytes = Array("\(Date().formatted(.iso8601.time(includingFractionalSeconds: true))) \(line)\n".utf8)
+                _ = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            }
+        }
         logger.logLevel = level
         return logger
-    }
-
-    struct Handler: LogHandler {
-        let file: LogFile
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .info
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let all = metadata.merging(event.metadata ?? [:]) { _, new in new }
-            let rendered = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            let line = Array("\(Date().formatted(.iso8601.time(includingFractionalSeconds: true))) \(event.level) \(event.message) \(rendered)\n".utf8)
-            _ = line.withUnsafeBytes { write(file.descriptor, $0.baseAddress, $0.count) }
-        }
     }
 }
 
