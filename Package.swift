@@ -409,7 +409,7 @@ let package = Package(
         .testTarget(
             name: "DataverketServerTests",
             dependencies: [
-                "DataverketServer", "DataverketCore", "DataverketStore", "DataverketTasks", "DataverketBus", "Identitet",
+                "DataverketServer", "DataverketAPI", "DataverketCore", "DataverketStore", "DataverketTasks", "DataverketBus", "Identitet",
                 "DataverketTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

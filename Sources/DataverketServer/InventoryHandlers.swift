@@ -199,7 +199,15 @@ enum InventoryJSON {
     }()
     static let decoder: JSONDecoder = {
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        // As the contract's date-time pattern says, the whole string (Foundation's `.iso8601` takes a valid prefix).
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            guard let date = RFC3339DateTranscoder.date(text) else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(text)' is not an RFC 3339 timestamp")
+            }
+            return date
+        }
         return decoder
     }()
 

@@ -1,3 +1,4 @@
+import DataverketAPI
 import DataverketBus
 import DataverketCore
 @testable import DataverketServer
@@ -244,6 +245,10 @@ struct RouterHandlerTests {
                 ("/v1/network/vrfs", #"{"name":"red","tenant":""}"#),
                 ("/v1/network/vrfs", #"{"name":"Red"}"#),
                 ("/v1/network/vlan-groups", #"{"name":"g","scope":"OSL1"}"#),
+                // A timestamp with anything after it (Foundation's ISO 8601 parser took the valid prefix; the contract
+                // fuzz's negative pass found it).
+                ("/v1/inventory/observations", #"{"source":"bmc","device":"r","observedAt":"1364-10-08T03:17:34Z*"}"#),
+                ("/v1/inventory/observations", #"{"source":"bmc","device":"r","observedAt":"2026-12-07T10:00:00"}"#),
             ]
             for (uri, body) in refused {
                 let response = try await harness.request(.post, uri, body: body)
@@ -255,6 +260,12 @@ struct RouterHandlerTests {
                 {"source":"bmc","device":"Node-1","hardware":{"cpu":{"model":"x","sockets":64,"cores":100000},"disks":[{"name":"a","type":"ssd","sizeGB":1000000000}],"gpus":[{"model":"g","count":1024}]}}
                 """)
             #expect(observed.status == .created, "\(String(buffer: observed.body))")
+            for stamp in ["2026-12-07T10:00:00Z", "2026-12-07T10:00:00.123456Z", "2026-12-07T11:00:00+01:00"] {
+                let dated = try await harness.request(.post, "/v1/inventory/observations", body: #"{"source":"bmc","device":"r","observedAt":"\#(stamp)"}"#)
+                #expect(dated.status == .created, "\(stamp): \(String(buffer: dated.body))")
+            }
+            #expect(RFC3339DateTranscoder.date("2026-12-07T10:00:00Z ") == nil && RFC3339DateTranscoder.date("2026-12-07") == nil)
+            #expect(RFC3339DateTranscoder.date("2026-12-07T10:00:00Z") == Date(timeIntervalSince1970: 1_796_637_600))
         }
     }
 
