@@ -286,11 +286,11 @@ let package = Package(
 
         // MARK: - Test support (tests and benchmarks only)
 
-        // Temporary SQLite/PostgreSQL databases, admin SQL, log capture, `collect`, port waiting, the lab's configuration.
+        // Temporary SQLite/PostgreSQL databases, admin SQL, log capture, `collect`, port waiting, a private Open vSwitch, the lab's configuration.
         .target(
             name: "DataverketTestSupport",
             dependencies: [
-                "DataverketCore", "DataverketStore",
+                "DataverketCore", "DataverketStore", "DataverketProcess",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),

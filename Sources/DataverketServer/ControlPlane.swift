@@ -79,7 +79,7 @@ extension MaskinPlane {
     public init(sentral: ControlPlane, sealingKey: SymmetricKey, boot: BootConfiguration, connector: BMCConnector,
                 settings: MaskinSettings = MaskinSettings(), lifecycle: MachineLifecycle = MachineLifecycle(),
                 dhcpLeases: String? = nil, logger: Logger) {
-        self.init(engine: sentral.engine, observer: sentral.inventory, sealingKey: sealingKey, boot: boot, connector: connector,
+        self.init(engine: sentral.engine, observer: sentral.inventory, ports: sentral.inventory, sealingKey: sealingKey, boot: boot, connector: connector,
                   settings: settings, lifecycle: lifecycle, dhcpLeases: dhcpLeases, logger: logger)
     }
 }

@@ -143,7 +143,7 @@ public enum DataverketServer {
         if let dns { app.addServices(dns) }
         if let nett {
             for service in nett.services(engine: sentral.engine, bus: bus, logger: logger, worker: worker && configuration.runsWorker,
-                                         driftInterval: configuration.nettDriftInterval) {
+                                         driftInterval: configuration.nettDriftInterval, datacenter: configuration.datacenter) {
                 app.addServices(service)
             }
         }
@@ -235,7 +235,7 @@ public enum DataverketServer {
                                    logger: Logger) throws -> MaskinPlane {
         let publicURL = configuration.bootURL ?? configuration.bootListener.map { "http://\($0.host):\($0.port)" } ?? "http://127.0.0.1:8180"
         return MaskinPlane(
-            engine: sentral.engine, observer: sentral.inventory, sealingKey: masterKey.derivedKey(purpose: "maskin-cluster-secrets"),
+            engine: sentral.engine, observer: sentral.inventory, ports: sentral.inventory, sealingKey: masterKey.derivedKey(purpose: "maskin-cluster-secrets"),
             boot: BootConfiguration(publicURL: publicURL, assetsDirectory: configuration.bootAssets),
             connector: BMCConnector(httpClient: RedfishDriver.makeHTTPClient(), logger: logger), settings: configuration.maskinSettings,
             lifecycle: configuration.machineLifecycle, dhcpLeases: configuration.dhcpLeases, logger: logger)
@@ -305,8 +305,9 @@ public enum DataverketServer {
                 let services: [any Service] = [
                     sentral.worker(bus: bus, logger: logger, ackWait: configuration.workerAckWait, concurrency: configuration.workerConcurrency),
                     maskin.worker(engine: sentral.engine, bus: bus, logger: logger, ackWait: configuration.workerAckWait),
-                    try nettPlane(sentral: sentral, configuration: configuration, logger: logger)
-                        .worker(engine: sentral.engine, bus: bus, logger: logger, ackWait: configuration.workerAckWait),
+                ] + (try nettPlane(sentral: sentral, configuration: configuration, logger: logger)
+                        .workerServices(engine: sentral.engine, bus: bus, logger: logger, ackWait: configuration.workerAckWait,
+                                        datacenter: configuration.datacenter)) + [
                     HealthListener(registry: sentral.health, bus: bus, logger: logger),
                     HeartbeatPublisher(bus: bus, logger: logger) {
                         Heartbeat(service: "sentral", instance: instance, version: APIContract.version, datacenter: configuration.datacenter)

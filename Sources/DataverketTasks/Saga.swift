@@ -159,7 +159,7 @@ public struct SagaLogEntry: Sendable, Hashable {
     /// A step's state by index (`pending` if the saga has fewer steps logged).
     func state(of index: Int) -> StepState { index < steps.count ? steps[index].state : .pending }
     /// Outputs of `done` steps by name.
-    var outputs: [String: String] {
+    public var outputs: [String: String] {
         Dictionary(steps.compactMap { step in step.output.map { (step.name, $0) } }, uniquingKeysWith: { $1 })
     }
 }

@@ -1,3 +1,4 @@
+import Synchronization
 import DataverketBus
 import DataverketCore
 import DataverketStore
@@ -106,11 +107,22 @@ public struct TaskExecution: Sendable {
     /// The store the worker settles its tasks in (saga logs live there).
     let database: Database
     let report: @Sendable (Int, String?) async -> Void
+    /// The health registry's view of a service (`healthy`, `degraded`, `down`, nil if never seen): a step that needs
+    /// another service checks it and throws ``DependencyBlocked`` rather than fail while it is down.
+    public internal(set) var dependencyStatus: @Sendable (String) async -> String? = { _ in nil }
+    /// What the task did, in one line: a succeeded task's reason (`outcome(_:)`).
+    let outcomes = TaskOutcome()
 
     /// Reports progress (0–100); throws `TaskCancelled` once the task was cancelled.
     public func progress(_ percent: Int, _ note: String? = nil) async throws {
         if Task.isCancelled { throw TaskCancelled() }
         await report(percent, note)
+    }
+
+    /// Says what the task did (the last call wins): a succeeded task keeps it as its reason, so whoever waits for the
+    /// task can read it.
+    public func outcome(_ summary: String) {
+        outcomes.set(summary)
     }
 
     /// The task's parameters, decoded.
@@ -121,6 +133,13 @@ public struct TaskExecution: Sendable {
             throw DataverketError(.invalidArgument, "task parameters do not fit \(T.self)", cause: error)
         }
     }
+}
+
+/// A task's one-line outcome, set by its handler.
+final class TaskOutcome: Sendable {
+    private let value = Mutex<String?>(nil)
+    func set(_ summary: String) { value.withLock { $0 = String(summary.prefix(2000)) } }
+    var summary: String? { value.withLock { $0 } }
 }
 
 /// Thrown when the task was cancelled.

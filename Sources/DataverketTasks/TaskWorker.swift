@@ -279,7 +279,7 @@ public struct TaskWorker: Service {
                 await report(TaskReport(taskID: task.id, state: .running, progress: percent, reason: note,
                                         attempt: delivery.attempt, worker: name))
                 try? await delivery.inProgress()
-            })
+            }, dependencyStatus: dependencyStatus)
     }
 
     private func execute(_ kind: TaskKind, _ execution: TaskExecution, _ command: TaskCommand, delivery: BusDelivery,
@@ -305,7 +305,7 @@ public struct TaskWorker: Service {
         let wasCancelled = await running.remove(task.id)
         switch outcome {
         case .success:
-            try await finish(delivery, task, .succeeded, nil)
+            try await finish(delivery, task, .succeeded, execution.outcomes.summary)
         case .failure where wasCancelled:
             try await giveUp(kind, execution, delivery, claim, .cancelled, "cancelled while running")
         case .failure(let error) where error is TaskCancelled || error is CancellationError:
@@ -345,7 +345,8 @@ public struct TaskWorker: Service {
             var failing = execution.task
             failing.reason = reason
             let execution = TaskExecution(task: failing, attempt: execution.attempt, context: execution.context,
-                                          logger: execution.logger, database: execution.database, report: execution.report)
+                                          logger: execution.logger, database: execution.database, report: execution.report,
+                                          dependencyStatus: execution.dependencyStatus)
             let attempt = Task { try await Self.withTimeout(kind.timeout) { try await compensation(execution) } }
             switch await keepingClaim(claim, { await attempt.result }) {
             case .success(let summary?):

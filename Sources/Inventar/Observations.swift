@@ -343,3 +343,19 @@ extension Inventory: HardwareObserver {
                                           macs: observation.macs, hardware: hardware), context: context)
     }
 }
+
+extension Inventory: SwitchPortDirectory {
+    /// The switch ports the device's Ethernet interfaces are cabled to (links whose far end is a switch).
+    public func switchPorts(of device: String) async throws -> [SwitchPortCable] {
+        let record = try await self.device(device)
+        var cables: [SwitchPortCable] = []
+        var kinds: [String: DeviceKind] = [:]
+        for interface in record.interfaces where interface.interface.kind == .ethernet {
+            guard let far = interface.linkedTo else { continue }
+            if kinds[far.device] == nil { kinds[far.device] = try await self.device(far.device).device.kind }
+            guard kinds[far.device] == .switch else { continue }
+            cables.append(SwitchPortCable(nic: interface.interface.name, mac: interface.interface.mac, device: far.device, interface: far.interface))
+        }
+        return cables
+    }
+}

@@ -69,6 +69,9 @@ public struct MachineRecord: Codable, Sendable, Hashable {
     /// Stored, never encoded: a weak password could be guessed offline from it.
     public var bmcRefusedCredentials: String?
     public var facts: SystemFacts?
+    /// The tenant networks Nett was last asked to carry on the machine's switch ports (a deploy naming networks);
+    /// nil while they are on the provisioning network. Release and wipe ask Nett to put them back.
+    public var networks: [String]? = nil
     public var version: Int64
     public var createdAt: Date
     public var updatedAt: Date
@@ -80,7 +83,7 @@ public struct MachineRecord: Codable, Sendable, Hashable {
     enum CodingKeys: String, CodingKey {
         case id, name, device, datacenter, mac, uuid, serial, arch, bmc, console, role, cluster, installDisk, state, failedDeploys
         case lastTransition, deadline, taskID, power, powerObservedAt, bmcError, bmcFailingSince, bmcCredentialsRefusedAt, facts
-        case version, createdAt, updatedAt
+        case networks, version, createdAt, updatedAt
     }
 }
 

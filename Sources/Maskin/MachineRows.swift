@@ -127,6 +127,7 @@ extension Machines {
             bmcFailingSince: try date("bmc_failing_since"),
             bmcCredentialsRefusedAt: try date("bmc_refused_at"), bmcRefusedCredentials: try row.decode(column: "bmc_refused", as: String?.self),
             facts: try row.decode(column: "facts", as: String?.self).map { try JSONColumn.decode(SystemFacts.self, $0) },
+            networks: try row.decode(column: "networks", as: String?.self).map { try JSONColumn.decode([String].self, $0) },
             version: try row.decode(column: "version", as: Int64.self),
             createdAt: StoreTime.decode(try row.decode(column: "created_at", as: Int64.self)),
             updatedAt: StoreTime.decode(try row.decode(column: "updated_at", as: Int64.self)))

@@ -43,7 +43,8 @@ public struct MaskinPlane: Sendable {
     /// A dnsmasq lease file to read machines' DHCP leases from (`DV_MASKIN_DHCP_LEASES`).
     public var dhcpLeases: String?
 
-    public init(engine: TaskEngine, observer: any HardwareObserver, sealingKey: SymmetricKey, boot: BootConfiguration, connector: BMCConnector,
+    public init(engine: TaskEngine, observer: any HardwareObserver, ports: (any SwitchPortDirectory)? = nil, sealingKey: SymmetricKey,
+                boot: BootConfiguration, connector: BMCConnector,
                 settings: MaskinSettings = MaskinSettings(), lifecycle: MachineLifecycle = MachineLifecycle(),
                 dhcpLeases: String? = nil, logger: Logger) {
         let machines = Machines(database: engine.database, tasks: engine.tasks, lifecycle: lifecycle, logger: logger)
@@ -51,7 +52,8 @@ public struct MaskinPlane: Sendable {
         self.connector = connector
         self.settings = settings
         let inventory = InventoryBridge(observer: observer)
-        self.workflows = MachineWorkflows(machines: machines, connector: connector, settings: settings, inventory: inventory)
+        self.workflows = MachineWorkflows(machines: machines, connector: connector, settings: settings, inventory: inventory,
+                                          ports: ports)
         self.boot = BootService(machines: machines, configuration: boot,
                                 configs: MachineConfigs(database: engine.database, sealingKey: sealingKey), inventory: inventory,
                                 logger: logger)

@@ -56,5 +56,12 @@ public enum MaskinSchema {
                 "ALTER TABLE ${maskin.machines} ADD COLUMN bmc_refused_at BIGINT",
             ]
         ),
+        Migration(
+            context: "maskin", version: 3, name: "the tenant networks of a machine's switch ports",
+            statements: [
+                // A JSON array of network names: what Nett was last asked to carry on the machine's ports.
+                "ALTER TABLE ${maskin.machines} ADD COLUMN networks TEXT",
+            ]
+        ),
     ]
 }

@@ -21,10 +21,14 @@ public struct MaskinSettings: Sendable, Hashable {
     public var bmcTimeout: Duration
     /// How many BMCs one power sweep reads at a time.
     public var bmcConcurrency: Int
+    /// How long a step waits for Nett to attach the machine's ports once Nett has taken the request (its changeset:
+    /// verification, confirmed commits, probes).
+    public var attachWait: Duration
 
     public init(scriptWait: Duration = .seconds(300), configWait: Duration = .seconds(300), installWait: Duration = .seconds(1800),
                 pollInterval: Duration = .seconds(1), sweepInterval: Duration = .seconds(5), powerInterval: Duration = .seconds(15),
-                bmcTimeout: Duration = .seconds(5), bmcConcurrency: Int = 16) {
+                bmcTimeout: Duration = .seconds(5), bmcConcurrency: Int = 16, attachWait: Duration = .seconds(1200)) {
+        self.attachWait = attachWait
         self.scriptWait = scriptWait
         self.configWait = configWait
         self.installWait = installWait
@@ -44,13 +48,16 @@ public struct MachineWorkflows: Sendable {
     public let settings: MaskinSettings
     /// Inspected facts are reported to the inventory.
     public let inventory: InventoryBridge?
+    /// Where the machine's NICs are cabled to (the inventory), for the switch-port attachments Nett makes.
+    public let ports: (any SwitchPortDirectory)?
 
     public init(machines: Machines, connector: BMCConnector, settings: MaskinSettings = MaskinSettings(),
-                inventory: InventoryBridge? = nil) {
+                inventory: InventoryBridge? = nil, ports: (any SwitchPortDirectory)? = nil) {
         self.machines = machines
         self.connector = connector
         self.settings = settings
         self.inventory = inventory
+        self.ports = ports
     }
 
     public var taskKinds: [TaskKind] { [verify, inspect, deploy, release, wipe, power] }
@@ -90,6 +97,8 @@ public struct MachineWorkflows: Sendable {
     var release: TaskKind {
         let machines = self.machines
         let connector = self.connector
+        let ports = self.ports
+        let settings = self.settings
         return reporting(TaskKind(name: Machines.Kind.release, retry: RetryPolicy(maxAttempts: 3, initialDelay: .seconds(2)),
                                   timeout: .seconds(300), handler: { execution in
             let machine = try await Self.machine(execution, machines)
@@ -99,6 +108,7 @@ public struct MachineWorkflows: Sendable {
             }
             try await machines.recordBootEvent(machineID: machine.id, mac: machine.mac, .bmc, detail: "powered off, boot from disk",
                                                taskID: execution.task.id)
+            try await Self.detach(machine, execution, machines, ports, settings)
             try await machines.report(machine.id, .succeeded(.release), context: execution.context)
         }), step: .release)
     }
@@ -139,14 +149,24 @@ public struct MachineWorkflows: Sendable {
         let machines = self.machines
         let connector = self.connector
         let settings = self.settings
+        let ports = self.ports
+        // A deploy attaches the tenant networks it names; a wipe puts tenant-attached ports back on provisioning.
+        let attaches = !finalPowerOff
         let steps: [SagaStep] = [
             SagaStep("network", action: { context in
+                let machine = try await Self.machine(context.execution, machines)
                 let parameters = try context.execution.parameters(as: StepParameters.self)
-                if let networks = parameters.networks, !networks.isEmpty {
-                    // Attaching a network to the machine's ports is Nett's: until Nett has validated and realized the
-                    // attachment, the deploy waits (blocked, resumed when Nett reports healthy).
-                    throw DependencyBlocked(dependency: "nett",
-                                            reason: "waiting for Nett to attach \(networks.joined(separator: ", ")) to the machine's ports (hard dependency); runbook: docs/runbooks/dependency-blocked.md")
+                if attaches, let networks = parameters.networks, !networks.isEmpty {
+                    // Before anything is powered on: Nett verifies the attachment the deploy will ask for after the
+                    // install (blocked while Nett is down; its verdict fails the deploy here).
+                    let cabled = try await Self.cabledPorts(machine, ports)
+                    return try await Self.attach(NetworkAttachmentRequest(owner: "machine \(machine.name)", ports: cabled, networks: networks,
+                                                                          dryRun: true, requestedBy: context.execution.task.id),
+                                                 machine: machine, execution: context.execution, machines: machines, settings: settings)
+                }
+                if !attaches, machine.networks != nil {
+                    // A wipe of a machine whose ports still carry tenant networks: back to provisioning first.
+                    return try await Self.detach(machine, context.execution, machines, ports, settings)
                 }
                 return "no new attachment needed: the machine boots on the realized provisioning network"
             }, undo: { _ in }),
@@ -190,14 +210,42 @@ public struct MachineWorkflows: Sendable {
                 if detail == "install-failed" { throw PermanentFailure("the installer reported that the install failed (see the console)") }
                 return detail
             }, undo: { _ in }),
+            SagaStep("attach", action: { context in
+                let parameters = try context.execution.parameters(as: StepParameters.self)
+                guard attaches, let networks = parameters.networks, !networks.isEmpty else { return "no tenant network named" }
+                // Installed on the provisioning network; now, powered off, the ports move to the tenant networks
+                // (Ironic's order): the machine first boots from disk on the networks it was deployed for.
+                let machine = try await Self.machine(context.execution, machines)
+                try await Self.bmc(machine, connector, machines) { try await $0.powerOff() }
+                try await machines.recordBootEvent(machineID: machine.id, mac: machine.mac, .bmc, detail: "power off: attaching \(networks.joined(separator: ", "))",
+                                                   taskID: context.execution.task.id)
+                let cabled = try await Self.cabledPorts(machine, ports)
+                try await machines.setNetworks(machine.id, networks)
+                return try await Self.attach(NetworkAttachmentRequest(owner: "machine \(machine.name)", ports: cabled, networks: networks,
+                                                                      requestedBy: context.execution.task.id),
+                                             machine: machine, execution: context.execution, machines: machines, settings: settings)
+            }, undo: { context in
+                // The deploy is given up after its ports moved: ask Nett to put them back (not waited for; the machine
+                // keeps its `networks`, so its release or wipe makes sure of it).
+                guard context.output?.hasPrefix("Nett") == true else { return }
+                let machine = try await Self.machine(context.execution, machines)
+                guard let cabled = try? await Self.cabledPorts(machine, ports) else { return }
+                let request = NetworkAttachmentRequest(owner: "machine \(machine.name)", ports: cabled, provisioning: true,
+                                                       requestedBy: context.execution.task.id)
+                if try await machines.attachTask(requestedBy: context.execution.task.id, dryRun: false, provisioning: true, machineID: machine.id) == nil {
+                    _ = try await machines.requestAttachment(request, machine: machine, context: context.execution.context, deadline: settings.attachWait)
+                }
+            }),
             SagaStep("boot-disk", action: { context in
                 let machine = try await Self.machine(context.execution, machines)
+                let attached = context.outputs["attach"]?.hasPrefix("Nett") == true
                 try await Self.bmc(machine, connector, machines) { driver in
                     if finalPowerOff { try await driver.powerOff() }
                     try await driver.setOneTimeBoot(.disk)
+                    if attached { try await driver.setPower(.on) }
                 }
                 try await machines.recordBootEvent(machineID: machine.id, mac: machine.mac, .bmc,
-                                                   detail: finalPowerOff ? "powered off, boot from disk" : "boot from disk",
+                                                   detail: finalPowerOff ? "powered off, boot from disk" : attached ? "boot from disk, power on" : "boot from disk",
                                                    taskID: context.execution.task.id)
                 return nil
             }, undo: { _ in }),
@@ -213,6 +261,19 @@ public struct MachineWorkflows: Sendable {
     }
 
     // MARK: - Helpers
+
+    /// Puts the machine's ports back on the provisioning network if a deploy attached tenant networks to them.
+    @discardableResult
+    static func detach(_ machine: MachineRecord, _ execution: TaskExecution, _ machines: Machines, _ ports: (any SwitchPortDirectory)?,
+                       _ settings: MaskinSettings) async throws -> String {
+        guard let networks = machine.networks, !networks.isEmpty else { return "the ports carry no tenant network" }
+        let cabled = try await cabledPorts(machine, ports)
+        let outcome = try await attach(NetworkAttachmentRequest(owner: "machine \(machine.name)", ports: cabled, provisioning: true,
+                                                                requestedBy: execution.task.id),
+                                       machine: machine, execution: execution, machines: machines, settings: settings)
+        try await machines.setNetworks(machine.id, nil)
+        return outcome
+    }
 
     /// `kind` with a compensation that (after the kind's own, e.g. a saga's unwind) reports the step failed to the
     /// machine, with the reason the task was given up for.

@@ -51,7 +51,7 @@ public struct Changesets: Sendable {
     /// Verifies the intent (422 naming every problem, nothing stored) and records the changeset; unless it waits
     /// for approval, its task is queued in the same transaction.
     public func create(_ intent: NetworkIntent, kind: String = "apply", description: String? = nil, devices: [String]? = nil,
-                       confirmWithin: Int = 120, plan: [RolloutStep], needsApproval: Bool = false,
+                       confirmWithin: Int = 120, plan: [RolloutStep], needsApproval: Bool = false, runBy: String? = nil,
                        context: OperationContext) async throws -> ChangesetRecord {
         let report = IntentVerifier.verify(intent)
         guard report.ok else {
@@ -75,7 +75,10 @@ public struct Changesets: Sendable {
                let row = try await session.first("SELECT body FROM \(Self.table(session)) WHERE idempotency_key = \(bind: key)") {
                 return try JSONColumn.decode(ChangesetRecord.self, try row.decode(column: "body", as: String.self))
             }
-            if !needsApproval {
+            if let runBy {
+                // Applied by the task that makes it (an attachment), not by a task of its own.
+                record.taskID = runBy
+            } else if !needsApproval {
                 record.taskID = try await Self.enqueue(session, tasks, record, context: context).id
             }
             try await session.run("""
@@ -118,6 +121,15 @@ public struct Changesets: Sendable {
             try await Audit.append(session, context: context, action: "nett.changeset.approve", resource: Self.resource(record),
                                    tenantID: nil, projectID: nil, beforeVersion: 1, afterVersion: 2)
             return record
+        }
+    }
+
+    /// The changeset created with `key` (as `Idempotency-Key`), if any.
+    public func find(idempotencyKey key: String) async throws -> ChangesetRecord? {
+        try await database.read { session in
+            try await session.first("SELECT body FROM \(Self.table(session)) WHERE idempotency_key = \(bind: key)").map {
+                try JSONColumn.decode(ChangesetRecord.self, try $0.decode(column: "body", as: String.self))
+            }
         }
     }
 
@@ -265,38 +277,44 @@ public struct NettPlane: Sendable {
             let parameters = try JSONColumn.decode([String: String].self, execution.task.params)
             guard let id = parameters["changeset"] else { throw PermanentFailure("the task names no changeset") }
             guard let rollout else { throw PermanentFailure("no network devices are configured (DV_NETT_DEVICES)") }
-            let record = try await changesets.update(id) { $0.status = "applying" }
-            let report: RolloutReport
-            do {
-                report = try await rollout.apply(record.intent, only: record.devices.map(Set.init),
-                                                 confirmWithin: .seconds(Int64(record.confirmWithin)), checkpoint: { saved in
-                    _ = try await changesets.update(id) { $0.checkpoints = ($0.checkpoints ?? []) + [saved] }
-                }, progress: { note in
-                    try await execution.progress(50, note)
-                })
-            } catch {
-                // Cancelled or broken before a report: say so on the changeset rather than leave it `applying`.
-                _ = try? await changesets.update(id) { record in
-                    record.status = "failed"
-                    record.report = RolloutReport(steps: [], probes: [], failure: "\(error)", seconds: 0)
-                    record.checkpoints = nil
-                }
-                throw error
-            }
-            let final = report.steps.contains { $0.state == "failed" && $0.error?.hasPrefix("rollback failed") == true } ? "failed"
-                : report.ok ? "applied" : (report.steps.contains { $0.state == "rolled-back" } ? "rolled-back" : "failed")
-            _ = try await changesets.update(id) { record in
-                record.status = final
-                record.report = report
-                record.checkpoints = nil
-            }
-            logger.info("changeset finished", metadata: ["changeset": "\(id)", "status": "\(final)", "seconds": "\(report.seconds)"])
-            if let failure = report.failure { throw PermanentFailure(failure) }
+            try await Self.run(changeset: id, changesets: changesets, rollout: rollout, execution: execution, logger: logger)
         }, compensation: { execution in
             let parameters = try JSONColumn.decode([String: String].self, execution.task.params)
             guard let id = parameters["changeset"] else { return nil }
             return try await Self.giveUp(id, reason: execution.task.reason ?? "the task was given up", changesets: changesets, rollout: rollout)
-        })]
+        }), attachKind]
+    }
+
+    /// Rolls a changeset out (`applying` → `applied`, `rolled-back` or `failed`, with its report); a failed rollout
+    /// throws its failure as permanent.
+    static func run(changeset id: String, changesets: Changesets, rollout: Rollout, execution: TaskExecution, logger: Logger) async throws {
+        let record = try await changesets.update(id) { $0.status = "applying" }
+        let report: RolloutReport
+        do {
+            report = try await rollout.apply(record.intent, only: record.devices.map(Set.init),
+                                             confirmWithin: .seconds(Int64(record.confirmWithin)), checkpoint: { saved in
+                _ = try await changesets.update(id) { $0.checkpoints = ($0.checkpoints ?? []) + [saved] }
+            }, progress: { note in
+                try await execution.progress(50, note)
+            })
+        } catch {
+            // Cancelled or broken before a report: say so on the changeset rather than leave it `applying`.
+            _ = try? await changesets.update(id) { record in
+                record.status = "failed"
+                record.report = RolloutReport(steps: [], probes: [], failure: "\(error)", seconds: 0)
+                record.checkpoints = nil
+            }
+            throw error
+        }
+        let final = report.steps.contains { $0.state == "failed" && $0.error?.hasPrefix("rollback failed") == true } ? "failed"
+            : report.ok ? "applied" : (report.steps.contains { $0.state == "rolled-back" } ? "rolled-back" : "failed")
+        _ = try await changesets.update(id) { record in
+            record.status = final
+            record.report = report
+            record.checkpoints = nil
+        }
+        logger.info("changeset finished", metadata: ["changeset": "\(id)", "status": "\(final)", "seconds": "\(report.seconds)"])
+        if let failure = report.failure { throw PermanentFailure("changeset \(id) \(final): \(failure)") }
     }
 
     /// A changeset whose task is given up. One still `applying` (its worker was lost mid-rollout) gets every stored
@@ -344,12 +362,30 @@ public struct NettPlane: Sendable {
         engine.worker(service: Changesets.service, kinds: taskKinds, bus: bus, logger: logger, ackWait: ackWait, concurrency: 1)
     }
 
-    /// The worker and the drift watcher.
+    /// The worker and its heartbeat, and the drift watcher.
     public func services(engine: TaskEngine, bus: any Bus, logger: Logger, worker: Bool = true,
-                         driftInterval: Duration = .seconds(60)) -> [any Service] {
+                         driftInterval: Duration = .seconds(60), datacenter: String? = nil) -> [any Service] {
         var services: [any Service] = [DriftWatcher(plane: self, interval: driftInterval, logger: logger)]
-        if worker { services.append(self.worker(engine: engine, bus: bus, logger: logger)) }
+        if worker { services += workerServices(engine: engine, bus: bus, logger: logger, datacenter: datacenter) }
         return services
+    }
+
+    /// The worker and the heartbeat that says it runs: `nett` is healthy where a worker with devices runs (what a
+    /// step waiting for Nett — a deploy's attachments — checks), degraded where it has none.
+    public func workerServices(engine: TaskEngine, bus: any Bus, logger: Logger, ackWait: Duration = .seconds(30),
+                               datacenter: String? = nil) -> [any Service] {
+        [worker(engine: engine, bus: bus, logger: logger, ackWait: ackWait), heartbeat(bus: bus, logger: logger, datacenter: datacenter)]
+    }
+
+    /// Nett's heartbeat (`dv.health.nett`).
+    public func heartbeat(bus: any Bus, logger: Logger, datacenter: String? = nil, interval: Duration = .seconds(2)) -> HeartbeatPublisher {
+        let instance = "nett-\(ULID.make())"
+        let configured = devices != nil
+        return HeartbeatPublisher(bus: bus, interval: interval, logger: logger) {
+            Heartbeat(service: Changesets.service, instance: instance, version: "1", datacenter: datacenter,
+                      status: configured ? "healthy" : "degraded",
+                      detail: configured ? nil : "no network devices are configured (DV_NETT_DEVICES)")
+        }
     }
 }
 

@@ -46,7 +46,7 @@ enum Layers {
             // 7. CLI: the SDK and pure targets only
             "DVCommands": [client, api, core, intent],
             // Test support: tests and benchmarks only
-            "DataverketTestSupport": [core, store],
+            "DataverketTestSupport": [core, store, process],
             // Executables
             "dataverket": ["DataverketServer"],
             "dv": ["DVCommands"], "dvid": ["DVCommands"], "dvce": ["DVCommands"], "dvnet": ["DVCommands"],

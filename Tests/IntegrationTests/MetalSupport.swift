@@ -8,6 +8,7 @@ import DVCommands
 import Foundation
 import Identitet
 import Maskin
+import Nett
 import NIOCore
 import NIOHTTP1
 import Sentral
@@ -47,6 +48,9 @@ struct MetalServer: Sendable {
     let server: TestServer
     let maskin: MaskinPlane
     let bootURL: String
+    /// Nett over the same control plane, when the test gave devices (its worker is the test's to run), and the bus.
+    var nett: NettPlane? = nil
+    var bus: (any Bus)? = nil
 
     var machines: Machines { maskin.machines }
 
@@ -101,7 +105,7 @@ struct MetalServer: Sendable {
 /// Runs `body` against a server with Maskin on `backend`.
 func withMetalServer(_ backend: Backend, bootHost: String = "127.0.0.1", bootPort: Int? = nil, settings: MaskinSettings = MaskinSettings(),
                      lifecycle: MachineLifecycle = MachineLifecycle(), assets: String? = nil, dhcpLeases: String? = nil,
-                     tokenLifetime: Duration = .seconds(3600),
+                     tokenLifetime: Duration = .seconds(3600), nettDevices: DeviceCatalog? = nil,
                      redfish: RedfishDriver.Options = RedfishDriver.Options(requestTimeout: .seconds(3), attempts: 2),
                      ipmi: IPMIDriver.Options = IPMIDriver.Options(sessionTimeoutSeconds: 1, sessionRetries: 1, commandTimeout: .seconds(10)),
                      _ body: @Sendable @escaping (MetalServer) async throws -> Void) async throws {
@@ -121,7 +125,8 @@ func withMetalServer(_ backend: Backend, bootHost: String = "127.0.0.1", bootPor
             try await runServer(sentral, bus: bus, maskin: maskin, configure: { configuration in
                 configuration.bootListener = BootListener(host: bootHost, port: port)
             }) { server in
-                let metal = MetalServer(server: server, maskin: maskin, bootURL: bootURL)
+                let nett = nettDevices.map { NettPlane(sentral: sentral, devices: NetworkDevices(catalog: $0), logger: quietLogger) }
+                let metal = MetalServer(server: server, maskin: maskin, bootURL: bootURL, nett: nett, bus: bus)
                 let clock = ContinuousClock()
                 let deadline = clock.now + .seconds(10)
                 while clock.now < deadline {

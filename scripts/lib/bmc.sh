@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # BMC emulators for Maskin's tests, on loopback only:
 #   - Redfish: sushy-tools (PyPI, in .venv-test beside oidc-provider-mock) with its fake driver (no libvirt),
-#     eight fake systems (1–4 for the driver tests, 5–8 for the workflow tests) and HTTP basic auth (bcrypt htpasswd, the only format sushy-tools accepts);
+#     nine fake systems (1–4 for the driver tests, 5–8 for the workflow tests, 9 for the Maskin → Nett attachments) and HTTP basic auth (bcrypt htpasswd, the only format sushy-tools accepts);
 #   - IPMI 2.0 lanplus: OpenIPMI's ipmi_sim (Debian) with one admin user, FRU data, a GUID, and a
 #     chassis_control script that keeps power and boot device in a state directory.
 #
@@ -74,20 +74,20 @@ SUSHY_EMULATOR_AUTH_FILE = '$BMC_DIR/htpasswd'
 SUSHY_EMULATOR_STATE_DIR = '$BMC_DIR/sushy-state'
 SUSHY_EMULATOR_FAKE_DRIVER = True
 SUSHY_EMULATOR_FAKE_SYSTEMS = [
-$(for i in 1 2 3 4 5 6 7 8; do
+$(for i in 1 2 3 4 5 6 7 8 9; do
     printf "    {'uuid': '2b1f6a4e-0000-4000-8000-00000000000%s', 'name': 'dv-fake-%s', 'power_state': 'Off',\n" "$i" "$i"
     printf "     'external_notifier': False, 'nics': [{'mac': '52:54:00:a0:00:0%s', 'ip': '127.0.0.1'}]},\n" "$i"
   done)
 ]
 SUSHY_EMULATOR_STORAGE = {
-$(for i in 1 2 3 4 5 6 7 8; do
+$(for i in 1 2 3 4 5 6 7 8 9; do
     printf "    '2b1f6a4e-0000-4000-8000-00000000000%s': [{'Id': '1', 'Name': 'Local Storage Controller',\n" "$i"
     printf "        'StorageControllers': [{'MemberId': '0', 'Name': 'Contoso Integrated RAID', 'SpeedGbps': 12}],\n"
     printf "        'Drives': ['disk0', 'disk1']}],\n"
   done)
 }
 SUSHY_EMULATOR_DRIVES = {
-$(for i in 1 2 3 4 5 6 7 8; do
+$(for i in 1 2 3 4 5 6 7 8 9; do
     printf "    ('2b1f6a4e-0000-4000-8000-00000000000%s', '1'): [\n" "$i"
     printf "        {'Id': 'disk0', 'Name': 'Drive 0', 'CapacityBytes': 480103981056, 'Protocol': 'SATA'},\n"
     printf "        {'Id': 'disk1', 'Name': 'Drive 1', 'CapacityBytes': 1920383410176, 'Protocol': 'SAS'}],\n"
