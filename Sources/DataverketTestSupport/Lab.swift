@@ -21,6 +21,24 @@ public struct LabDescription: Decodable, Sendable {
         /// A VM whose boot the lab breaks on purpose (its disk refuses the install).
         public var broken: Bool
         public var bmc: BMC
+        /// Its port on the leaf (`up --leaf ovs`).
+        public var leafPort: String?
+    }
+
+    /// The Open vSwitch leaf of `up --leaf ovs`: how Nett reaches it, its VLANs and the tenant network's DHCP server.
+    public struct Leaf: Decodable, Sendable {
+        public var device: String
+        public var bridge: String
+        public var database: String
+        public var control: String
+        public var provisioningVlan: Int
+        public var tenantVlan: Int
+        public var provisioningPort: String
+        public var tenantPort: String
+        public var tenantSubnet: String
+        public var tenantGateway: String
+        public var tenantDnsmasqLog: String
+        public var tenantDnsmasqLeases: String
     }
 
     public var namespace: String
@@ -29,7 +47,9 @@ public struct LabDescription: Decodable, Sendable {
     public var bootPort: Int
     public var assetsDir: String
     public var dnsmasqLeases: String
+    public var dnsmasqLog: String
     public var vms: [VM]
+    public var leaf: Leaf?
 
     /// Reads `<state>/lab.json`.
     public static func load(state: String) throws -> LabDescription {

@@ -1,6 +1,9 @@
 import DataverketCore
 import Foundation
+import Inventar
 import Maskin
+import Nett
+import NettIntent
 import Sentral
 import DataverketTasks
 import DataverketTestSupport
@@ -10,7 +13,7 @@ import Testing
 /// on a provisioning network in a network namespace, with dnsmasq configured by `DnsmasqConfig` (what
 /// `dataverket maskin dnsmasq-config` prints), each VM behind its own BMC emulator (odd: sushy-tools Redfish, even:
 /// ipmi_sim IPMI), booting the Talos stand-in. Needs root; `scripts/test` runs it in its own pass.
-@Suite("Bare-metal lab (qemu VMs netbooting from Maskin)")
+@Suite("Bare-metal lab (qemu VMs netbooting from Maskin)", .serialized)
 struct BareMetalLabTests {
     typealias Lab = LabDescription
 
@@ -169,6 +172,139 @@ struct BareMetalLabTests {
             try #require(thawed.code == 0, "\(thawed.output)")
             machine = try await metal.wait(for: redfishVM.name, within: .seconds(30), every: .seconds(1)) { $0.bmcError == nil }
             #expect(machine.bmcError == nil && machine.state == .deployed)
+        }
+    }
+
+    @Test("a deploy naming a tenant network: the VM's port on the Open vSwitch leaf moves from the provisioning VLAN to the tenant VLAN after the install, before the boot from disk; the VM then gets a DHCP lease on the tenant network")
+    func tenantNetwork() async throws {
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("dv-lab-\(ULID.make())").path
+        let up = try await Self.lab(["up", "--state", state, "--vms", "1", "--leaf", "ovs"], timeout: .seconds(600))
+        try #require(up.code == 0, "scripts/lab up failed:\n\(up.output)")
+        do {
+            try await tenantNetwork(try LabDescription.load(state: state), state: state)
+        } catch {
+            try await Self.lab(["down", "--state", state])
+            throw error
+        }
+        let down = try await Self.lab(["down", "--state", state])
+        #expect(down.code == 0, "\(down.output)")
+    }
+
+    func tenantNetwork(_ lab: Lab, state: String) async throws {
+        let leaf = try #require(lab.leaf, "lab.json has no leaf")
+        let vm = try #require(lab.vms.first)
+        let port = try #require(vm.leafPort)
+        let prefix = lab.hostAddress.split(separator: ".").dropLast().joined(separator: ".")
+        let config = DnsmasqConfig(interface: "br0", rangeStart: "\(prefix).10", rangeEnd: "\(prefix).250", leaseTime: "1h",
+                                   bootURL: "http://\(lab.hostAddress):\(lab.bootPort)", leaseFile: lab.dnsmasqLeases, tftpRoot: nil)
+        let file = state + "/maskin-dnsmasq.conf"
+        try Data(try config.render().utf8).write(to: URL(fileURLWithPath: file))
+        let restarted = try await Self.lab(["dnsmasq", "--state", state, "--conf", file])
+        try #require(restarted.code == 0, "dnsmasq with Maskin's configuration did not start:\n\(restarted.output)")
+
+        let site = """
+            datacenters:
+              - { name: osl1, country: NO, jurisdiction: NO, regionRole: primary, failureDomains: [fd-a], rooms: [hall-1] }
+            racks:
+              - { name: osl1-r01, datacenter: osl1, room: hall-1, failureDomain: fd-a, units: 42 }
+            devices:
+              - name: \(vm.name)
+                kind: server
+                rack: osl1-r01
+                position: 1
+                interfaces:
+                  - { name: eth0, mac: "\(vm.mac)" }
+              - name: \(leaf.device)
+                kind: switch
+                rack: osl1-r01
+                position: 40
+                interfaces:
+                  - { name: \(port) }
+                  - { name: \(leaf.provisioningPort) }
+                  - { name: \(leaf.tenantPort) }
+            links:
+              - { a: "\(vm.name):eth0", b: "\(leaf.device):\(port)" }
+
+            """
+        let intent = NetworkIntent(
+            datacenter: "osl1", jurisdiction: "NO",
+            networks: [.init(name: "lab-prov", vlan: leaf.provisioningVlan, prefix: lab.subnet, role: "provisioning"),
+                       .init(name: "acme-lab", vlan: leaf.tenantVlan, prefix: leaf.tenantSubnet, role: "tenant", tenant: "acme")],
+            portProfiles: [.init(name: "prov-access", mode: "access", network: "lab-prov"),
+                           .init(name: "tenant-access", mode: "access", network: "acme-lab")],
+            ports: [.init(device: leaf.device, interface: port, profile: "prov-access"),
+                    .init(device: leaf.device, interface: leaf.provisioningPort, profile: "prov-access"),
+                    .init(device: leaf.device, interface: leaf.tenantPort, profile: "tenant-access")])
+        let catalog = DeviceCatalog(devices: [DeviceTarget(name: leaf.device, driver: "ovs", database: leaf.database, bridge: leaf.bridge,
+                                                           control: leaf.control)])
+        let settings = MaskinSettings(scriptWait: .seconds(100), configWait: .seconds(120), installWait: .seconds(180),
+                                      pollInterval: .milliseconds(500), sweepInterval: .seconds(2), powerInterval: .seconds(5),
+                                      bmcTimeout: .seconds(5))
+        try await withMetalServer(.sqlite, bootHost: lab.hostAddress, bootPort: lab.bootPort, settings: settings,
+                                  assets: lab.assetsDir, dhcpLeases: lab.dnsmasqLeases, nettDevices: catalog) { metal in
+            let nett = try #require(metal.nett)
+            _ = try await metal.server.sentral.inventory.apply(sources: [SiteSource(name: "lab-site.yaml", text: site)], context: testContext)
+            let running = try MetalNetworkTests.startNett(metal)
+            defer { running.cancel() }
+            let applied = try await nett.propose(intent, description: "the lab leaf", context: testContext)
+            let appliedTask = try await MetalNetworkTests.waitTask(metal, try #require(applied.taskID)) { $0.state.isTerminal }
+            try #require(appliedTask.state == .succeeded, "the lab's intent: \(appliedTask.reason ?? "")")
+            #expect(try await MetalNetworkTests.tag(leaf.database, port) == "\(leaf.provisioningVlan)")
+
+            let reference = try credentialsReference(user: vm.bmc.username, password: vm.bmc.password)
+            var arguments = ["machine", "enroll", vm.name, "--mac", vm.mac, "--uuid", vm.uuid, "--serial", vm.serial, "--device", vm.name,
+                             "--bmc-credentials", reference, "--console", "file:" + vm.consoleLog]
+            if vm.bmc.kind == "redfish" {
+                arguments += ["--bmc", vm.bmc.address.replacingOccurrences(of: "http://", with: "redfish://"),
+                              "--bmc-system", vm.bmc.systemId ?? "", "--bmc-tls", "plaintext"]
+            } else {
+                arguments += ["--bmc", "ipmi://\(vm.bmc.address):\(vm.bmc.port ?? 623)"]
+            }
+            let enrolled = await metal.dvce(arguments)
+            try #require(enrolled.code == 0, "\(enrolled.err)")
+            try #require(try await metal.wait(for: vm.name, within: .seconds(90)) { $0.state != .verifying }.state == .manageable)
+            _ = try await metal.machines.act(vm.name, action: .inspect, context: testContext)
+            try #require(try await metal.wait(for: vm.name, within: .seconds(90)) { $0.state != .inspecting }.state == .available)
+            let allocated = await metal.dvce(["machine", "allocate", vm.name, "--cluster", "lab", "--role", "worker"])
+            try #require(allocated.code == 0, "\(allocated.err)")
+
+            let deployed = await metal.dvce(["machine", "deploy", vm.name, "--network", "acme-lab"])
+            try #require(deployed.code == 0, "\(deployed.err)")
+            let machine = try await metal.wait(for: vm.name, within: .seconds(300), every: .seconds(1)) { $0.state != .deploying }
+            let detail = try await metal.machines.detail(vm.name, dhcpLeases: lab.dnsmasqLeases)
+            try #require(machine.state == .deployed, "\(machine.state); boot events: \(detail.bootEvents.map { "\($0.kind) \($0.detail ?? "")" })")
+            // Installed on the provisioning network (script, config and callback from its addresses) ...
+            for kind in [BootEvent.Kind.script, .config, .callback] {
+                #expect(detail.bootEvents.first { $0.kind == kind }?.address?.hasPrefix(prefix + ".") == true, "\(kind)")
+            }
+            // ... then, powered off, the port moved to the tenant VLAN, and only then the boot from disk.
+            #expect(try await MetalNetworkTests.tag(leaf.database, port) == "\(leaf.tenantVlan)")
+            let details = detail.bootEvents.compactMap(\.detail)
+            let off = details.firstIndex { $0.hasPrefix("power off: attaching acme-lab") }
+            let on = details.firstIndex { $0 == "boot from disk, power on" }
+            #expect(off != nil && on != nil && off! < on!, "\(details)")
+            let shown = await metal.dvce(["machine", "show", vm.name])
+            #expect(shown.out.contains("networks:  acme-lab"), "\(shown.out)")
+
+            // The lab VMs have no disk (the boot from disk finds nothing); their NIC ROM shows what the machine's OS would
+            // see: netbooted through the BMC now, the VM's DHCP request is answered on the tenant network, not provisioning.
+            let tenantMark = (try? String(contentsOfFile: leaf.tenantDnsmasqLog, encoding: .utf8))?.count ?? 0
+            let provisioningMark = (try? String(contentsOfFile: lab.dnsmasqLog, encoding: .utf8))?.count ?? 0
+            _ = try await Self.lab(["power", "off", vm.name, "--state", state])
+            let on2 = try await Self.lab(["power", "on", vm.name, "--state", state, "--boot", "pxe"])
+            try #require(on2.code == 0, "\(on2.output)")
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(180)
+            var lease: String?
+            while lease == nil, clock.now < deadline {
+                let log = String(((try? String(contentsOfFile: leaf.tenantDnsmasqLog, encoding: .utf8)) ?? "").dropFirst(tenantMark))
+                lease = log.split(separator: "\n").first { $0.contains("DHCPACK(ltenh)") && $0.contains(vm.mac) }.map(String.init)
+                if lease == nil { try await Task.sleep(for: .seconds(1)) }
+            }
+            #expect(lease?.contains("10.213.0.") == true, "no DHCP lease on the tenant network for \(vm.mac) within 180 s")
+            let provisioning = String(((try? String(contentsOfFile: lab.dnsmasqLog, encoding: .utf8)) ?? "").dropFirst(provisioningMark))
+            #expect(!provisioning.contains("DHCPDISCOVER(br0) \(vm.mac)"), "the provisioning DHCP server saw the VM after the move:\n\(provisioning)")
+            _ = try await Self.lab(["power", "off", vm.name, "--state", state])
         }
     }
 }

@@ -81,9 +81,9 @@ struct MetalNetworkTests {
         #expect(await metal.server.sentral.health.status(of: "nett") != "healthy")
     }
 
-    /// The VLAN tag of an OVS port.
-    static func tag(_ ovs: String, _ port: String) async throws -> String {
-        let result = try await runSubprocess("/usr/bin/ovs-vsctl", ["--db=unix:\(ovs)/db.sock", "--timeout=10", "get", "port", port, "tag"],
+    /// The VLAN tag of a port of the OVS whose database socket is `database`.
+    static func tag(_ database: String, _ port: String) async throws -> String {
+        let result = try await runSubprocess("/usr/bin/ovs-vsctl", ["--db=unix:\(database)", "--timeout=10", "get", "port", port, "tag"],
                                              environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"], timeout: .seconds(20))
         return (result?.stdout ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -125,7 +125,7 @@ struct MetalNetworkTests {
                 let base = try await nett.propose(Self.intent, context: testContext)
                 let baseTask = try await Self.waitTask(metal, try #require(base.taskID)) { $0.state.isTerminal }
                 #expect(baseTask.state == .succeeded, "\(baseTask.reason ?? "")")
-                #expect(try await Self.tag(ovs, "Ethernet1") == "20")
+                #expect(try await Self.tag(ovs + "/db.sock", "Ethernet1") == "20")
                 try await Self.stopNett(metal, running)
 
                 let reference = try credentialsReference(user: MetalEmulators.redfishUser, password: MetalEmulators.redfishPassword)
@@ -147,20 +147,20 @@ struct MetalNetworkTests {
                 #expect((task.reason ?? "").contains("waiting for Nett to verify acme-web on osl1-leaf1:Ethernet1")
                         && (task.reason ?? "").contains("docs/runbooks/dependency-blocked.md"), "\(task.reason ?? "")")
                 #expect(try await metal.machines.bootEvents(machine.id).filter { $0.taskID == deployID }.isEmpty, "nothing touched the BMC")
-                #expect(try await Self.tag(ovs, "Ethernet1") == "20")
+                #expect(try await Self.tag(ovs + "/db.sock", "Ethernet1") == "20")
 
                 // 2. Nett returns: the deploy resumes, installs on provisioning, then the port moves to VLAN 110 while the
                 // machine is off, and only then does it boot from disk.
                 running = try Self.startNett(metal)
                 try await MetalWorkflowTests.waitForPower(metal, machine)
-                #expect(try await Self.tag(ovs, "Ethernet1") == "20", "the install runs on the provisioning network")
+                #expect(try await Self.tag(ovs + "/db.sock", "Ethernet1") == "20", "the install runs on the provisioning network")
                 try await MetalWorkflowTests.playMachine(metal, mac: machine.mac, uuid: try #require(machine.uuid), event: "install-complete")
                 machine = try await metal.wait(for: "m9", within: .seconds(90)) { $0.state != .deploying }
                 task = try await Self.waitTask(metal, deployID) { $0.state.isTerminal }
                 #expect(machine.state == .deployed && task.state == .succeeded, "\(machine.state) \(task.reason ?? "")")
                 #expect(machine.networks == ["acme-web"])
-                #expect(try await Self.tag(ovs, "Ethernet1") == "110")
-                #expect(try await Self.tag(ovs, "Ethernet2") == "20", "only the machine's port moved")
+                #expect(try await Self.tag(ovs + "/db.sock", "Ethernet1") == "110")
+                #expect(try await Self.tag(ovs + "/db.sock", "Ethernet2") == "20", "only the machine's port moved")
                 var outputs = try await Self.outputs(metal, deployID)
                 #expect((outputs["network"] ?? "").contains("verified, not applied: osl1-leaf1:Ethernet1: server-prov → attach-acme-web-1500"), "\(outputs)")
                 #expect((outputs["attach"] ?? "").contains("applied: osl1-leaf1:Ethernet1: server-prov → attach-acme-web-1500"), "\(outputs)")
@@ -176,7 +176,7 @@ struct MetalNetworkTests {
                 // 3. Release: back on provisioning, then the wipe netboots there.
                 _ = try await metal.machines.act("m9", action: .release, context: testContext)
                 machine = try await metal.wait(for: "m9", within: .seconds(90)) { $0.state == .wiping }
-                #expect(try await Self.tag(ovs, "Ethernet1") == "20")
+                #expect(try await Self.tag(ovs + "/db.sock", "Ethernet1") == "20")
                 #expect(machine.networks == nil)
                 try await MetalWorkflowTests.waitForPower(metal, machine)
                 try await MetalWorkflowTests.playMachine(metal, mac: machine.mac, uuid: try #require(machine.uuid), event: "wipe-complete")
@@ -197,7 +197,7 @@ struct MetalNetworkTests {
                 #expect(reason.contains("fails verification") && reason.contains("acme-jumbo"), "\(reason)")
                 #expect(try await metal.machines.bootEvents(machine.id).filter { $0.taskID == failedID && ($0.detail ?? "").hasPrefix("power") }.isEmpty,
                         "nothing was powered on")
-                #expect(try await Self.tag(ovs, "Ethernet1") == "20")
+                #expect(try await Self.tag(ovs + "/db.sock", "Ethernet1") == "20")
 
                 // 5. Already realized: a deploy whose network the port carries already relies on it, no changeset.
                 let before = try await nett.changesets.list(limit: 50, cursor: nil).items.count

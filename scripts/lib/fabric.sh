@@ -64,8 +64,13 @@ fabric_link() {
 }
 
 fabric_ovs_start() {
-  local name=$1 ns dir
-  ns=$(fabric_ns "$name"); dir=$FABRIC_STATE/$name
+  lab_ovs_start "$(fabric_ns "$1")" "$FABRIC_STATE/$1" "$FABRIC_BRIDGE"
+}
+
+# lab_ovs_start NS DIR BRIDGE: a private ovsdb-server and ovs-vswitchd in namespace NS (database, sockets, pid
+# files and logs in DIR) with one bridge on the userspace datapath (the kernel has no OVS module).
+lab_ovs_start() {
+  local ns=$1 dir=$2 bridge=$3
   mkdir -p "$dir"
   rm -f "$dir/conf.db"
   ovsdb-tool create "$dir/conf.db" /usr/share/openvswitch/vswitch.ovsschema
@@ -80,7 +85,23 @@ fabric_ovs_start() {
     ip netns exec "$ns" ovs-vswitchd "unix:$dir/db.sock" --pidfile="$dir/vswitchd.pid" --unixctl="$dir/vswitchd.ctl" \
       --log-file="$dir/vswitchd.log" --detach </dev/null >/dev/null 2>&1
   )
-  ovs-vsctl --db="unix:$dir/db.sock" --timeout=10 add-br "$FABRIC_BRIDGE" -- set bridge "$FABRIC_BRIDGE" datapath_type=netdev
+  ovs-vsctl --db="unix:$dir/db.sock" --timeout=10 add-br "$bridge" -- set bridge "$bridge" datapath_type=netdev
+}
+
+# lab_ovs_stop DIR: asks the daemons lab_ovs_start started in DIR to exit (they may have inherited an ignored
+# SIGTERM), then kills what is left (bounded).
+lab_ovs_stop() {
+  local dir=$1 ctl pidfile pid
+  for ctl in "$dir/vswitchd.ctl" "$dir/ovsdb.ctl"; do
+    [ -S "$ctl" ] && ovs-appctl -t "$ctl" exit >/dev/null 2>&1 || true
+  done
+  for pidfile in "$dir/vswitchd.pid" "$dir/ovsdb.pid"; do
+    [ -f "$pidfile" ] || continue
+    pid=$(cat "$pidfile" 2>/dev/null) || continue
+    for _ in $(seq 1 40); do lab_running "$pid" || break; sleep 0.1; done
+    lab_running "$pid" && kill -9 "$pid" 2>/dev/null
+    rm -f "$pidfile"
+  done
 }
 
 FABRIC_VRFS=(tenant-acme tenant-globex sovereign)

@@ -57,7 +57,8 @@ lab_kernel_version() {
 
 lab_ensure_installed() {
   local missing=() cmd pkg
-  for pair in qemu-system-x86_64:qemu-system-x86 dnsmasq:dnsmasq ipmi_sim:openipmi ipmitool:ipmitool ip:iproute2; do
+  for pair in qemu-system-x86_64:qemu-system-x86 dnsmasq:dnsmasq ipmi_sim:openipmi ipmitool:ipmitool ip:iproute2 \
+    ovs-vsctl:openvswitch-switch ethtool:ethtool; do
     cmd=${pair%%:*} pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
   done
@@ -369,8 +370,11 @@ usage: scripts/lab COMMAND [OPTIONS]
                         into DIR (default .lab/assets)
   up --state DIR [--vms N] [--boot-url URL | --boot-port PORT] [--subnet CIDR] [--broken K]...
      [--port-base PORT] [--dnsmasq-conf FILE] [--nic virtio-net-pci|e1000] [--mem MB] [--assets DIR]
+     [--leaf ovs [--provisioning-vlan N] [--tenant-vlan N]]
                         build the provisioning network, dnsmasq, N VMs (powered off) and their BMCs;
-                        writes DIR/lab.json
+                        with --leaf ovs the VMs hang off an Open vSwitch leaf (access ports on the
+                        provisioning VLAN, default 20) that also carries a tenant network with its own
+                        DHCP (VLAN 110, 10.213.0.0/24); writes DIR/lab.json
   down --state DIR      stop everything `up` started and delete the namespace (safe to repeat)
   status --state DIR    what runs
   dnsmasq --state DIR [--conf FILE]
@@ -384,7 +388,7 @@ usage: scripts/lab COMMAND [OPTIONS]
   fabric up|down|status|exec [--state DIR] [--prefix P]
                         the network lab (Nett): OVS leaves, FRR + nftables border, upstream, hosts in
                         network namespaces; see `scripts/lab fabric help`
-  selftest [--vms N] [--timeout S]
+  selftest [--vms N] [--timeout S] [--leaf ovs]
                         up + a throwaway boot service (scripts/lib/lab/fake-boot-service.py) + power on
                         every VM through its BMC + wait for each to fetch script, config, post the
                         callback and power off + down; non-zero exit on failure
@@ -393,10 +397,13 @@ USAGE
 
 lab_up() {
   local vms=1 boot_url='' boot_port='' subnet='' port_base=0 dnsmasq_conf='' nic=virtio-net-pci mem=512 assets=.lab/assets
-  local state='' broken=' '
+  local state='' broken=' ' leaf='' prov_vlan=20 tenant_vlan=110
   while [ $# -gt 0 ]; do
     case "$1" in
       --vms) vms=$2; shift 2 ;;
+      --leaf) leaf=$2; shift 2 ;;
+      --provisioning-vlan) prov_vlan=$2; shift 2 ;;
+      --tenant-vlan) tenant_vlan=$2; shift 2 ;;
       --boot-url) boot_url=$2; shift 2 ;;
       --boot-port) boot_port=$2; shift 2 ;;
       --state) state=$2; shift 2 ;;
@@ -413,6 +420,11 @@ lab_up() {
   [ -n "$state" ] || lab_die "up: --state DIR is required"
   if ! [[ "$vms" =~ ^[0-9]+$ ]] || [ "$vms" -lt 1 ] || [ "$vms" -gt 200 ]; then lab_die "up: --vms must be 1..200"; fi
   case "$nic" in virtio-net-pci | e1000) ;; *) lab_die "up: --nic must be virtio-net-pci or e1000" ;; esac
+  case "$leaf" in '' | ovs) ;; *) lab_die "up: --leaf must be ovs" ;; esac
+  for v in "$prov_vlan" "$tenant_vlan"; do
+    if ! [[ "$v" =~ ^[0-9]+$ ]] || [ "$v" -lt 2 ] || [ "$v" -gt 4094 ]; then lab_die "up: VLAN IDs are 2..4094"; fi
+  done
+  [ "$prov_vlan" != "$tenant_vlan" ] || lab_die "up: the provisioning and tenant VLANs must differ"
   [ "$(id -u)" = 0 ] || lab_die "the lab needs root (network namespaces, taps)"
   state=$(lab_abs "$state")
   if lab_load "$state" && ip netns list | grep -qw -- "$LAB_NS"; then
@@ -428,14 +440,15 @@ lab_up() {
   exec 8>/tmp/dvlab-up.lock
   flock -w 120 8 || lab_die "up: another scripts/lab up holds /tmp/dvlab-up.lock for over 120 s"
   # A previous lab in this state dir is down: start clean.
-  rm -rf "$state"/vm[0-9]* "$state"/dnsmasq.* "$state"/lab.json "$state"/lab.env "$state"/selftest-*
+  rm -rf "$state"/vm[0-9]* "$state"/dnsmasq.* "$state"/dnsmasq-tenant.* "$state"/leaf "$state"/lab.json "$state"/lab.env "$state"/selftest-*
 
   local suffix t0
   t0=$(date +%s.%N)
   suffix=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
   LAB_NS=dvlab-$suffix
   LAB_VETH=dvlab$suffix
-  printf 'LAB_NS=%s\nLAB_VETH=%s\nLAB_VMS=%s\n' "$LAB_NS" "$LAB_VETH" "$vms" >"$state/lab.env"
+  printf 'LAB_NS=%s\nLAB_VETH=%s\nLAB_VMS=%s\nLAB_LEAF=%s\nLAB_PROV_VLAN=%s\nLAB_TENANT_VLAN=%s\n' \
+    "$LAB_NS" "$LAB_VETH" "$vms" "$leaf" "$prov_vlan" "$tenant_vlan" >"$state/lab.env"
   # A failed `up` takes down what it built (LAB_KEEP_FAILED=1 keeps it for a look; then run down).
   trap 'lab_up_failed $?' EXIT
 
@@ -476,6 +489,11 @@ lab_up() {
   printf 'LAB_BOOT_URL=%s\nLAB_RANGE="%s %s %s"\n' "$boot_url" "$range_start" "$range_end" "$netmask" >>"$state/lab.env"
   lab_load "$state"
   lab_dnsmasq_start "$dnsmasq_conf"
+  if [ "$leaf" = ovs ]; then
+    lab_log "leaf: Open vSwitch bridge leaf, provisioning VLAN $prov_vlan (lprov → br0), tenant VLAN $tenant_vlan (lten → DHCP 10.213.0.0/24)"
+    lab_leaf_up "$prov_vlan" "$tenant_vlan"
+    lab_tenant_dnsmasq_start
+  fi
 
   # VMs: a tap on the bridge, identity, and a BMC emulator each.
   local i vmdir name pi=0 kind hook_port
@@ -484,7 +502,13 @@ lab_up() {
     vmdir=$state/$name
     mkdir -p "$vmdir"
     ip -n "$LAB_NS" tuntap add dev "tap$i" mode tap
-    ip -n "$LAB_NS" link set "tap$i" master br0 up
+    if [ "$leaf" = ovs ]; then
+      # Cabled to the leaf, on the provisioning VLAN (Nett moves it).
+      ip -n "$LAB_NS" link set "tap$i" up
+      ovs-vsctl "--db=unix:$state/leaf/db.sock" --timeout=10 add-port leaf "tap$i" tag="$prov_vlan"
+    else
+      ip -n "$LAB_NS" link set "tap$i" master br0 up
+    fi
     if [ $((i % 2)) = 1 ]; then kind=redfish; hook_port=${ports[$((vms + pi))]}; pi=$((pi + 1)); else kind=ipmi; hook_port=; fi
     cat >"$vmdir/vm.env" <<ENV
 NAME=$name
@@ -497,6 +521,7 @@ CONSOLE=$state/$name.console.log
 NIC=$nic
 MEM=$mem
 BROKEN=$(case "$broken" in *" $i "*) echo 1 ;; *) echo 0 ;; esac)
+LEAF=$leaf
 BMC_KIND=$kind
 BMC_PORT=${ports[$((i - 1))]}
 HOOK_PORT=$hook_port
@@ -523,14 +548,23 @@ for i in range(1, int(lab["LAB_VMS"]) + 1):
         bmc = {"kind": "ipmi", "address": "127.0.0.1", "port": int(v["BMC_PORT"]), "username": user,
                "password": password}
     vms.append({"name": v["NAME"], "mac": v["MAC"], "uuid": v["UUID"], "serial": v["SERIAL"],
-                "consoleLog": v["CONSOLE"], "broken": v["BROKEN"] == "1", "nic": v["NIC"], "bmc": bmc})
+                "consoleLog": v["CONSOLE"], "broken": v["BROKEN"] == "1", "nic": v["NIC"], "bmc": bmc,
+                "leafPort": "tap%d" % i if lab.get("LAB_LEAF") else None})
+leaf = None
+if lab.get("LAB_LEAF"):
+    leaf = {"device": "dvlab-leaf", "driver": "ovs", "bridge": "leaf",
+            "database": os.path.join(state, "leaf", "db.sock"), "control": os.path.join(state, "leaf", "vswitchd.ctl"),
+            "provisioningVlan": int(lab["LAB_PROV_VLAN"]), "tenantVlan": int(lab["LAB_TENANT_VLAN"]),
+            "provisioningPort": "lprov", "tenantPort": "lten", "tenantSubnet": "10.213.0.0/24", "tenantGateway": "10.213.0.1",
+            "tenantDnsmasqLog": os.path.join(state, "dnsmasq-tenant.log"),
+            "tenantDnsmasqLeases": os.path.join(state, "dnsmasq-tenant.leases")}
 print(json.dumps({
     "namespace": lab["LAB_NS"], "hostInterface": lab["LAB_VETH"], "hostAddress": host,
     "subnet": lab["LAB_SUBNET"], "dnsmasqAddress": bridge, "bootURL": boot_url,
     "bootPort": int(boot_url.rsplit(":", 1)[1].split("/")[0]) if boot_url.count(":") >= 2 else 80,
     "assetsDir": assets, "dnsmasqConf": os.path.join(state, "dnsmasq.conf"),
     "dnsmasqLeases": os.path.join(state, "dnsmasq.leases"), "dnsmasqLog": os.path.join(state, "dnsmasq.log"),
-    "vms": vms}, indent=2))
+    "vms": vms, "leaf": leaf}, indent=2))
 PY
   mv "$state/lab.json.tmp" "$state/lab.json"
   rm -rf "$LAB_TMP"
@@ -543,9 +577,8 @@ PY
 # substituted) or with the generated config: DHCP + the iPXE chain to the boot service, IPv6 RAs so iPXE does
 # not wait ~13 s for SLAAC. Needs lab_load.
 lab_dnsmasq_start() {
-  local given=${1:-} state=$LAB_STATE conf=$LAB_STATE/dnsmasq.conf up=0 range_start range_end netmask
+  local given=${1:-} state=$LAB_STATE conf=$LAB_STATE/dnsmasq.conf range_start range_end netmask
   read -r range_start range_end netmask <<<"$LAB_RANGE"
-  lab_kill "$state/dnsmasq.pid"
   if [ -n "$given" ]; then
     [ -f "$given" ] || lab_die "dnsmasq config $given does not exist"
     {
@@ -574,27 +607,72 @@ dhcp-range=::,constructor:br0,ra-only
 log-dhcp
 CONF
   fi
+  lab_dnsmasq_launch "$state/dnsmasq" "$conf"
+}
+
+# lab_dnsmasq_launch BASE CONF: appends BASE.leases/.log/.pid to CONF, (re)starts dnsmasq with it in the lab's
+# namespace and waits (bounded) until it has bound its sockets.
+lab_dnsmasq_launch() {
+  local base=$1 conf=$2 up=0
+  lab_kill "$base.pid"
   cat >>"$conf" <<CONF
-dhcp-leasefile=$state/dnsmasq.leases
-log-facility=$state/dnsmasq.log
-pid-file=$state/dnsmasq.pid
+dhcp-leasefile=$base.leases
+log-facility=$base.log
+pid-file=$base.pid
 user=root
 CONF
-  touch "$state/dnsmasq.leases" "$state/dnsmasq.log"
+  touch "$base.leases" "$base.log"
   local mark
-  mark=$(wc -l <"$state/dnsmasq.log")
-  (lab_close_fds; exec setsid ip netns exec "$LAB_NS" dnsmasq --keep-in-foreground --conf-file="$conf" </dev/null >"$state/dnsmasq.out" 2>&1) &
-  echo $! >"$state/dnsmasq.pid"
+  mark=$(wc -l <"$base.log")
+  (lab_close_fds; exec setsid ip netns exec "$LAB_NS" dnsmasq --keep-in-foreground --conf-file="$conf" </dev/null >"$base.out" 2>&1) &
+  echo $! >"$base.pid"
   # Liveness by /proc/PID/stat, not the command line: while the subshell execs setsid → ip → dnsmasq, reading its
   # cmdline can come back empty for a moment, which once passed for "dnsmasq died" in CI.
   local pid
-  pid=$(cat "$state/dnsmasq.pid")
+  pid=$(cat "$base.pid")
   for _ in $(seq 1 150); do
     if ! lab_running "$pid"; then break; fi
-    if tail -n +"$((mark + 1))" "$state/dnsmasq.log" | grep -q 'DHCP, IP range\|DHCP, sockets bound'; then up=1; break; fi
+    if tail -n +"$((mark + 1))" "$base.log" | grep -q 'DHCP, IP range\|DHCP, sockets bound'; then up=1; break; fi
     sleep 0.1
   done
-  [ $up = 1 ] || { cat "$state/dnsmasq.out" "$state/dnsmasq.log" >&2; lab_die "dnsmasq did not start"; }
+  [ $up = 1 ] || { cat "$base.out" "$base.log" >&2; lab_die "dnsmasq ($conf) did not start"; }
+}
+
+# lab_leaf_up PROV_VLAN TENANT_VLAN: an Open vSwitch leaf (bridge `leaf`, userspace datapath) between the VMs and
+# the provisioning bridge: port lprov (access PROV_VLAN) is cabled to br0, port lten (access TENANT_VLAN) to the
+# tenant network's DHCP server (ltenh, 10.213.0.1/24, its own dnsmasq). The VMs' taps are added as ports by `up`.
+lab_leaf_up() {
+  local prov=$1 tenant=$2 a b
+  lab_ovs_start "$LAB_NS" "$LAB_STATE/leaf" leaf
+  ip -n "$LAB_NS" link add lprov type veth peer name lprovbr
+  ip -n "$LAB_NS" link set lprovbr master br0 up
+  ip -n "$LAB_NS" link add lten type veth peer name ltenh
+  ip -n "$LAB_NS" addr add 10.213.0.1/24 dev ltenh
+  for a in lprov lprovbr lten ltenh; do
+    ip -n "$LAB_NS" link set "$a" up
+    # The userspace datapath forwards what the kernel hands it without computing checksums a veth left to
+    # "hardware" (see fabric_link).
+    ip netns exec "$LAB_NS" ethtool -K "$a" tx off >/dev/null
+  done
+  b="--db=unix:$LAB_STATE/leaf/db.sock"
+  ovs-vsctl "$b" --timeout=10 add-port leaf lprov tag="$prov" -- add-port leaf lten tag="$tenant"
+}
+
+# lab_tenant_dnsmasq_start: DHCP (no boot file, no router, no DNS) on the tenant network behind the leaf.
+lab_tenant_dnsmasq_start() {
+  local conf=$LAB_STATE/dnsmasq-tenant.conf
+  cat >"$conf" <<CONF
+# Generated by scripts/lab for $LAB_NS: the tenant network behind the leaf (port lten).
+port=0
+interface=ltenh
+bind-interfaces
+dhcp-authoritative
+dhcp-range=10.213.0.10,10.213.0.250,255.255.255.0,1h
+dhcp-option=option:router
+dhcp-option=option:dns-server
+log-dhcp
+CONF
+  lab_dnsmasq_launch "$LAB_STATE/dnsmasq-tenant" "$conf"
 }
 
 lab_dnsmasq_cmd() {
@@ -641,6 +719,8 @@ lab_down() {
     lab_kill "$vmdir/ipmi_sim.pid"
   done
   lab_kill "$state/dnsmasq.pid"
+  lab_kill "$state/dnsmasq-tenant.pid"
+  [ -d "$state/leaf" ] && lab_ovs_stop "$state/leaf"
   # Any qemu still in the namespace (e.g. a pid file lost in a partial up) goes with it.
   if [ -n "${LAB_NS:-}" ] && ip netns list | grep -qw -- "$LAB_NS"; then
     for i in $(ip netns pids "$LAB_NS" 2>/dev/null); do
@@ -776,18 +856,19 @@ lab_power_cmd() {
 # --- selftest -----------------------------------------------------------------------------------------------
 
 lab_selftest() {
-  local vms=3 timeout=120 state=.lab/selftest
+  local vms=3 timeout=120 state=.lab/selftest leaf=()
   while [ $# -gt 0 ]; do
     case "$1" in
       --vms) vms=$2; shift 2 ;;
       --timeout) timeout=$2; shift 2 ;;
       --state) state=$2; shift 2 ;;
+      --leaf) leaf=(--leaf "$2"); shift 2 ;;
       *) lab_die "selftest: unknown option $1" ;;
     esac
   done
   state=$(lab_abs "$state")
   if lab_load "$state" && ip netns list | grep -qw -- "$LAB_NS"; then lab_down --state "$state"; fi
-  lab_up --vms "$vms" --state "$state"
+  lab_up --vms "$vms" --state "$state" "${leaf[@]}"
   local host port assets events=$state/selftest-events.jsonl
   read -r host port assets < <(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["hostAddress"], j["bootPort"], j["assetsDir"])' "$state/lab.json")
   : >"$events"

@@ -28,6 +28,7 @@ struct MachineShow: AsyncParsableCommand {
             "bmc:       \(cell("bmc.protocol")) \(cell("bmc.address")), credentials \(cell("bmc.credentials"))",
             "mac:       \(cell("mac"))   uuid: \(cell("uuid"))   serial: \(cell("serial"))",
             "cluster:   \(cell("cluster")) (\(cell("role")))   install disk: \(cell("installDisk"))",
+            "networks:  \((machine["networks"] as? [String]).map { $0.joined(separator: ", ") } ?? "provisioning")",
             "task:      \(cell("taskID"))",
             "failed deploys in a row: \(cell("failedDeploys"))",
         ]
