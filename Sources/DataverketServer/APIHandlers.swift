@@ -152,7 +152,9 @@ struct APIHandlers: APIProtocol {
 
     func getReadiness(_ input: Operations.GetReadiness.Input) async throws -> Operations.GetReadiness.Output {
         do {
-            try await sentral.database.ping()
+            // Generous: a store that is busy (SQLite's one connection leased in turn, a full PostgreSQL pool) is not an
+            // unreachable one; one that cannot run `SELECT 1` within 10 s is.
+            try await sentral.database.ping(timeout: .seconds(10))
         } catch {
             throw DataverketError(.unavailable, "the store (\(sentral.database.kind)) is unreachable", cause: error)
         }

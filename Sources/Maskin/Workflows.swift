@@ -256,7 +256,7 @@ public struct MachineWorkflows: Sendable {
             }, undo: { _ in }),
         ]
         let saga = Saga(name: name, steps: steps, dependencies: [:], retry: RetryPolicy(maxAttempts: 3, initialDelay: .seconds(2)),
-                        timeout: settings.scriptWait + settings.configWait + settings.installWait + .seconds(300))
+                        timeout: settings.scriptWait + settings.configWait + settings.installWait + settings.attachWait * 2 + .seconds(300))
         return reporting(saga.taskKind, step: step)
     }
 

@@ -48,17 +48,21 @@ struct BareMetalLabTests {
 
     @Test("three VMs deploy concurrently through Redfish and IPMI; a VM that never netboots fails visibly; a BMC gone for 60 s is survived")
     func deploy() async throws {
+        try await Self.withLab(["--vms", "4", "--broken", "4"]) { lab, state in try await run(lab, state: state) }
+    }
+
+    /// `scripts/lab up ARGS` in a fresh state directory, `body`, then `down` (also when `body` throws).
+    static func withLab(_ arguments: [String], _ body: (Lab, String) async throws -> Void) async throws {
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("dv-lab-\(ULID.make())").path
-        let up = try await Self.lab(["up", "--state", state, "--vms", "4", "--broken", "4"], timeout: .seconds(600))
+        let up = try await lab(["up", "--state", state] + arguments, timeout: .seconds(600))
         try #require(up.code == 0, "scripts/lab up failed:\n\(up.output)")
         do {
-            let lab = try LabDescription.load(state: state)
-            try await run(lab, state: state)
+            try await body(try LabDescription.load(state: state), state)
         } catch {
-            try await Self.lab(["down", "--state", state])
+            try await lab(["down", "--state", state])
             throw error
         }
-        let down = try await Self.lab(["down", "--state", state])
+        let down = try await lab(["down", "--state", state])
         #expect(down.code == 0, "\(down.output)")
     }
 
@@ -177,17 +181,7 @@ struct BareMetalLabTests {
 
     @Test("a deploy naming a tenant network: the VM's port on the Open vSwitch leaf moves from the provisioning VLAN to the tenant VLAN after the install, before the boot from disk; the VM then gets a DHCP lease on the tenant network")
     func tenantNetwork() async throws {
-        let state = FileManager.default.temporaryDirectory.appendingPathComponent("dv-lab-\(ULID.make())").path
-        let up = try await Self.lab(["up", "--state", state, "--vms", "1", "--leaf", "ovs"], timeout: .seconds(600))
-        try #require(up.code == 0, "scripts/lab up failed:\n\(up.output)")
-        do {
-            try await tenantNetwork(try LabDescription.load(state: state), state: state)
-        } catch {
-            try await Self.lab(["down", "--state", state])
-            throw error
-        }
-        let down = try await Self.lab(["down", "--state", state])
-        #expect(down.code == 0, "\(down.output)")
+        try await Self.withLab(["--vms", "1", "--leaf", "ovs"]) { lab, state in try await tenantNetwork(lab, state: state) }
     }
 
     func tenantNetwork(_ lab: Lab, state: String) async throws {

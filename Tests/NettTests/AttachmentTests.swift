@@ -63,6 +63,7 @@ struct AttachmentTests {
         #expect(throws: DataverketError.self) { try AttachmentPlanner.plan(Self.request(["nope", "web"]), on: Self.intent) }
         do {
             _ = try AttachmentPlanner.plan(Self.request(["nope"]), on: Self.intent)
+            Issue.record("an unknown network was attached")
         } catch {
             #expect(error.code == .invalidArgument && error.message.contains("nope is not a network of the applied intent"), "\(error)")
         }

@@ -91,11 +91,17 @@ lab_ovs_start() {
 # lab_ovs_stop DIR: asks the daemons lab_ovs_start started in DIR to exit (they may have inherited an ignored
 # SIGTERM), then kills what is left (bounded).
 lab_ovs_stop() {
-  local dir=$1 ctl pidfile pid
+  local dir=$1 ctl
   for ctl in "$dir/vswitchd.ctl" "$dir/ovsdb.ctl"; do
     [ -S "$ctl" ] && ovs-appctl -t "$ctl" exit >/dev/null 2>&1 || true
   done
-  for pidfile in "$dir/vswitchd.pid" "$dir/ovsdb.pid"; do
+  lab_reap "$dir/vswitchd.pid" "$dir/ovsdb.pid"
+}
+
+# lab_reap PIDFILE…: waits up to 4 s for each process to exit, kills what is left (-9), removes the pid files.
+lab_reap() {
+  local pidfile pid
+  for pidfile in "$@"; do
     [ -f "$pidfile" ] || continue
     pid=$(cat "$pidfile" 2>/dev/null) || continue
     for _ in $(seq 1 40); do lab_running "$pid" || break; sleep 0.1; done
@@ -236,13 +242,7 @@ fabric_down() {
     pid=$(cat "$pidfile" 2>/dev/null) || continue
     [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
   done
-  for pidfile in "$FABRIC_STATE"/frr/*/*.pid "$FABRIC_STATE"/*/vswitchd.pid "$FABRIC_STATE"/*/ovsdb.pid; do
-    [ -f "$pidfile" ] || continue
-    pid=$(cat "$pidfile" 2>/dev/null) || continue
-    for _ in $(seq 1 40); do lab_running "$pid" || break; sleep 0.1; done
-    lab_running "$pid" && kill -9 "$pid" 2>/dev/null
-    rm -f "$pidfile"
-  done
+  lab_reap "$FABRIC_STATE"/frr/*/*.pid "$FABRIC_STATE"/*/vswitchd.pid "$FABRIC_STATE"/*/ovsdb.pid
   local ns
   for ns in $(ip netns list | awk '{print $1}' | grep -E "^$FABRIC_PREFIX-(leaf[0-9]|border1|upstream1|h-[a-z]+|ext|vrf-[a-z0-9-]+)$"); do
     ip netns del "$ns" 2>/dev/null || true
