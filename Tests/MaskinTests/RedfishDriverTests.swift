@@ -84,8 +84,8 @@ struct RedfishDriverTests {
         let bmc = try driver(system: nil)
         let error = await #expect(throws: DataverketError.self) { try await bmc.powerState() }
         #expect(error?.code == .invalidArgument)
-        #expect(error?.message.contains("manages 8 systems") == true, "\(error?.message ?? "")")
-        let unknown = try driver(system: 9)
+        #expect(error?.message.contains("manages 9 systems") == true, "\(error?.message ?? "")")
+        let unknown = try driver(system: 0)
         let missing = await #expect(throws: DataverketError.self) { try await unknown.powerState() }
         #expect(missing?.code == .notFound)
     }
