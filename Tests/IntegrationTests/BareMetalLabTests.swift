@@ -51,6 +51,20 @@ struct BareMetalLabTests {
         try await Self.withLab(["--vms", "4", "--broken", "4"]) { lab, state in try await run(lab, state: state) }
     }
 
+    /// `dvce machine enroll` for a lab VM, as an operator would: credentials by reference, console by file.
+    static func enrollment(_ vm: Lab.VM) throws -> [String] {
+        let reference = try credentialsReference(user: vm.bmc.username, password: vm.bmc.password)
+        var arguments = ["machine", "enroll", vm.name, "--mac", vm.mac, "--uuid", vm.uuid, "--serial", vm.serial,
+                         "--bmc-credentials", reference, "--console", "file:" + vm.consoleLog]
+        if vm.bmc.kind == "redfish" {
+            arguments += ["--bmc", vm.bmc.address.replacingOccurrences(of: "http://", with: "redfish://"),
+                          "--bmc-system", vm.bmc.systemId ?? "", "--bmc-tls", "plaintext"]
+        } else {
+            arguments += ["--bmc", "ipmi://\(vm.bmc.address):\(vm.bmc.port ?? 623)"]
+        }
+        return arguments
+    }
+
     /// `scripts/lab up ARGS` in a fresh state directory, `body`, then `down` (also when `body` throws).
     static func withLab(_ arguments: [String], _ body: (Lab, String) async throws -> Void) async throws {
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("dv-lab-\(ULID.make())").path
@@ -84,16 +98,7 @@ struct BareMetalLabTests {
                                   assets: lab.assetsDir, dhcpLeases: lab.dnsmasqLeases) { metal in
             // Enroll every VM with dvce, as an operator would: credentials by reference, console by file.
             for vm in lab.vms {
-                let reference = try credentialsReference(user: vm.bmc.username, password: vm.bmc.password)
-                var arguments = ["machine", "enroll", vm.name, "--mac", vm.mac, "--uuid", vm.uuid, "--serial", vm.serial,
-                                 "--bmc-credentials", reference, "--console", "file:" + vm.consoleLog]
-                if vm.bmc.kind == "redfish" {
-                    arguments += ["--bmc", vm.bmc.address.replacingOccurrences(of: "http://", with: "redfish://"),
-                                  "--bmc-system", vm.bmc.systemId ?? "", "--bmc-tls", "plaintext"]
-                } else {
-                    arguments += ["--bmc", "ipmi://\(vm.bmc.address):\(vm.bmc.port ?? 623)"]
-                }
-                let enrolled = await metal.dvce(arguments)
+                let enrolled = await metal.dvce(try Self.enrollment(vm))
                 try #require(enrolled.code == 0, "\(vm.name): \(enrolled.err)")
             }
             for vm in lab.vms {
@@ -248,16 +253,7 @@ struct BareMetalLabTests {
             try #require(appliedTask.state == .succeeded, "the lab's intent: \(appliedTask.reason ?? "")")
             #expect(try await MetalNetworkTests.tag(leaf.database, port) == "\(leaf.provisioningVlan)")
 
-            let reference = try credentialsReference(user: vm.bmc.username, password: vm.bmc.password)
-            var arguments = ["machine", "enroll", vm.name, "--mac", vm.mac, "--uuid", vm.uuid, "--serial", vm.serial, "--device", vm.name,
-                             "--bmc-credentials", reference, "--console", "file:" + vm.consoleLog]
-            if vm.bmc.kind == "redfish" {
-                arguments += ["--bmc", vm.bmc.address.replacingOccurrences(of: "http://", with: "redfish://"),
-                              "--bmc-system", vm.bmc.systemId ?? "", "--bmc-tls", "plaintext"]
-            } else {
-                arguments += ["--bmc", "ipmi://\(vm.bmc.address):\(vm.bmc.port ?? 623)"]
-            }
-            let enrolled = await metal.dvce(arguments)
+            let enrolled = await metal.dvce(try Self.enrollment(vm) + ["--device", vm.name])
             try #require(enrolled.code == 0, "\(enrolled.err)")
             try #require(try await metal.wait(for: vm.name, within: .seconds(90)) { $0.state != .verifying }.state == .manageable)
             _ = try await metal.machines.act(vm.name, action: .inspect, context: testContext)
