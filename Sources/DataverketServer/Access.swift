@@ -121,7 +121,7 @@ struct AccessMiddleware: ServerMiddleware {
             principal = try await authenticate(request)
         } catch {
             // Failed credentials cost the caller's address a token too: guessing is throttled like the token endpoints.
-            let decision = await limiter.take("address:\(RequestScope.current?.sourceAddress ?? "unknown")", .anonymous)
+            let decision = limiter.take("address:\(RequestScope.current?.sourceAddress ?? "unknown")", .anonymous)
             if !decision.allowed {
                 return Self.tooMany(request, retryAfter: decision.retryAfter, headers: [:],
                                     "too many requests with missing or invalid credentials; retry in \(decision.retryAfter) s")
@@ -147,16 +147,16 @@ struct AccessMiddleware: ServerMiddleware {
                 guard routeClass == .destructive, let tenant = Self.tenant(in: request.path ?? "") else {
                     return try await next(request, body, metadata)
                 }
-                guard await limiter.beginDestructive(tenant: tenant) else {
+                guard limiter.beginDestructive(tenant: tenant) else {
                     return Self.tooMany(request, retryAfter: 1, headers: [:],
                                         "tenant \(tenant) already has \(limiter.policy.concurrentDestructivePerTenant) destructive requests in flight")
                 }
                 do {
                     let response = try await next(request, body, metadata)
-                    await limiter.endDestructive(tenant: tenant)
+                    limiter.endDestructive(tenant: tenant)
                     return response
                 } catch {
-                    await limiter.endDestructive(tenant: tenant)
+                    limiter.endDestructive(tenant: tenant)
                     throw error
                 }
             }
@@ -178,7 +178,7 @@ struct AccessMiddleware: ServerMiddleware {
     /// headers on every answer either way.
     private func limited(_ actor: String, _ routeClass: RouteClass, _ request: HTTPRequest,
                          _ body: () async throws -> (HTTPResponse, HTTPBody?)) async throws -> (HTTPResponse, HTTPBody?) {
-        let decision = await limiter.take(actor, routeClass)
+        let decision = limiter.take(actor, routeClass)
         let headers: [HTTPField.Name: String] = [
             .rateLimitLimit: String(decision.limit), .rateLimitRemaining: String(decision.remaining), .rateLimitReset: String(decision.reset),
         ]

@@ -2,6 +2,7 @@ import DataverketCore
 import Hummingbird
 import Prometheus
 import Sentral
+import Synchronization
 import DataverketTasks
 
 /// The server's Prometheus registry and the HTTP metrics recorded into it.
@@ -30,15 +31,35 @@ public struct ServerMetrics: Sendable {
     /// Requests being handled now.
     public let inFlight: Gauge
 
+    /// The counter and histogram of each (route, method, status) seen so far: a request looks them up once, under a
+    /// lock held for a dictionary lookup, instead of asking the registry (names, labels, its own lock) twice.
+    private struct SeriesKey: Hashable {
+        var route: String
+        var method: String
+        var status: Int
+    }
+    private final class SeriesTable: Sendable {
+        let entries = Mutex<[SeriesKey: (Counter, DurationHistogram)]>([:])
+    }
+    private let series = SeriesTable()
+
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         self.inFlight = registry.makeGauge(descriptor: Self.inFlight)
     }
 
     func record(route: String, method: String, status: Int, duration: Duration) {
-        let labels = [("route", route), ("method", method), ("status", String(status))]
-        registry.makeCounter(descriptor: Self.requests, labels: labels).increment()
-        registry.makeDurationHistogram(descriptor: Self.latency, labels: labels, buckets: Self.latencyBuckets).recordNanoseconds(Int64(duration.components.seconds) * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        let key = SeriesKey(route: route, method: method, status: status)
+        let (counter, histogram) = series.entries.withLock { series in
+            if let known = series[key] { return known }
+            let labels = [("route", route), ("method", method), ("status", String(status))]
+            let made = (registry.makeCounter(descriptor: Self.requests, labels: labels),
+                        registry.makeDurationHistogram(descriptor: Self.latency, labels: labels, buckets: Self.latencyBuckets))
+            series[key] = made
+            return made
+        }
+        counter.increment()
+        histogram.recordNanoseconds(Int64(duration.components.seconds) * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 
     /// Refreshes gauges that are read from the store, then renders the exposition text.

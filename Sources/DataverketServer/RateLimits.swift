@@ -1,5 +1,6 @@
 import DataverketCore
 import Foundation
+import Synchronization
 
 /// How many requests an actor may make per route class: a token bucket of `burst` tokens refilled at
 /// `perSecond`.
@@ -91,19 +92,23 @@ struct RateDecision: Sendable {
     var retryAfter: Int
 }
 
-/// Token buckets per (actor, route class), and in-flight destructive requests per tenant. Bounded: idle
-/// full buckets are dropped when the table grows past `maxBuckets`.
-actor RateLimiter {
-    private struct State {
+/// Token buckets per (actor, route class), and in-flight destructive requests per tenant, behind one lock that is
+/// never held across a suspension (a decision is a few dictionary operations). Bounded: idle buckets are dropped when
+/// the table grows past `maxBuckets`.
+final class RateLimiter: Sendable {
+    private struct Bucket {
         var tokens: Double
         var updated: ContinuousClock.Instant
     }
 
+    private struct State {
+        var buckets: [String: Bucket] = [:]
+        var destructiveInFlight: [String: Int] = [:]
+    }
+
     let policy: RateLimitPolicy
     let maxBuckets: Int
-    private var buckets: [String: State] = [:]
-    private var destructiveInFlight: [String: Int] = [:]
-    private let clock = ContinuousClock()
+    private let state = Mutex(State())
 
     init(policy: RateLimitPolicy, maxBuckets: Int = 100_000) {
         self.policy = policy
@@ -118,40 +123,43 @@ actor RateLimiter {
         case .anonymous: policy.anonymous
         }
         let key = "\(routeClass.rawValue)|\(actor)"
-        let now = clock.now
-        var state = buckets[key] ?? State(tokens: Double(bucket.burst), updated: now)
-        let elapsed = now - state.updated
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        state.tokens = min(Double(bucket.burst), state.tokens + seconds * bucket.perSecond)
-        state.updated = now
-        let allowed = state.tokens >= 1
-        if allowed { state.tokens -= 1 }
-        if buckets[key] == nil, buckets.count >= maxBuckets { prune(now) }
-        buckets[key] = state
-        let missing = Double(bucket.burst) - state.tokens
-        return RateDecision(allowed: allowed, limit: bucket.burst, remaining: Int(state.tokens),
+        let now = ContinuousClock.now
+        let maxBuckets = self.maxBuckets
+        let tokens = state.withLock { state -> (allowed: Bool, tokens: Double) in
+            var current = state.buckets[key] ?? Bucket(tokens: Double(bucket.burst), updated: now)
+            let elapsed = now - current.updated
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            current.tokens = min(Double(bucket.burst), current.tokens + seconds * bucket.perSecond)
+            current.updated = now
+            let allowed = current.tokens >= 1
+            if allowed { current.tokens -= 1 }
+            if state.buckets[key] == nil, state.buckets.count >= maxBuckets {
+                state.buckets = state.buckets.filter { _, bucket in now - bucket.updated < .seconds(600) }
+            }
+            state.buckets[key] = current
+            return (allowed, current.tokens)
+        }
+        let missing = Double(bucket.burst) - tokens.tokens
+        return RateDecision(allowed: tokens.allowed, limit: bucket.burst, remaining: Int(tokens.tokens),
                             reset: Int((missing / bucket.perSecond).rounded(.up)),
-                            retryAfter: allowed ? 0 : max(1, Int(((1 - state.tokens) / bucket.perSecond).rounded(.up))))
+                            retryAfter: tokens.allowed ? 0 : max(1, Int(((1 - tokens.tokens) / bucket.perSecond).rounded(.up))))
     }
 
     /// Admits one more destructive request for `tenant`, or refuses it while the cap is reached.
     func beginDestructive(tenant: String) -> Bool {
-        let current = destructiveInFlight[tenant, default: 0]
-        guard current < policy.concurrentDestructivePerTenant else { return false }
-        destructiveInFlight[tenant] = current + 1
-        return true
+        let cap = policy.concurrentDestructivePerTenant
+        return state.withLock { state in
+            let current = state.destructiveInFlight[tenant, default: 0]
+            guard current < cap else { return false }
+            state.destructiveInFlight[tenant] = current + 1
+            return true
+        }
     }
 
     func endDestructive(tenant: String) {
-        let current = destructiveInFlight[tenant, default: 1] - 1
-        destructiveInFlight[tenant] = current > 0 ? current : nil
-    }
-
-    /// Drops buckets that have refilled completely (their actors have been quiet).
-    private func prune(_ now: ContinuousClock.Instant) {
-        buckets = buckets.filter { key, state in
-            let idle = now - state.updated
-            return idle < .seconds(600)
+        state.withLock { state in
+            let current = state.destructiveInFlight[tenant, default: 1] - 1
+            state.destructiveInFlight[tenant] = current > 0 ? current : nil
         }
     }
 }

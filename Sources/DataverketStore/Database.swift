@@ -16,9 +16,17 @@ public protocol DatabaseBackend: Sendable {
     var kind: BackendKind { get }
     /// Runs `body` with exclusive use of one connection.
     func withConnection<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T
+    /// Runs `body`, which only reads, with exclusive use of one connection (SQLite: a read-only one beside the writer).
+    func withReadConnection<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T
     /// Keeps background machinery (connection pools) alive; returns when cancelled.
     func run() async
     func close() async throws
+}
+
+extension DatabaseBackend {
+    public func withReadConnection<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await withConnection(body)
+    }
 }
 
 /// The store: one SQL layer over SQLite (embedded default) and PostgreSQL.
@@ -53,7 +61,7 @@ public struct Database: Sendable {
     public func read<T: Sendable>(_ body: @Sendable (Session) async throws -> T) async throws -> T {
         let kind = self.kind
         do {
-            return try await backend.withConnection { sql in try await body(Session(sql: sql, kind: kind)) }
+            return try await backend.withReadConnection { sql in try await body(Session(sql: sql, kind: kind)) }
         } catch {
             throw StoreErrors.translate(error)
         }

@@ -4,6 +4,7 @@ import DataverketTasks
 import Foundation
 import JWTKit
 import SQLKit
+import Synchronization
 import AsyncHTTPClient
 
 /// Identitet: signs short-lived ES256 access tokens with keys sealed at rest, rotates them (old public keys
@@ -28,9 +29,10 @@ public actor Identitet {
     var keys = JWTKeyCollection()
     var activeKID: String?
     var loadedKIDs: Set<String> = []
-    /// Credentials verified in the last few seconds (a request then costs no store round trip). Emptied on
-    /// every revocation or binding change here; another instance sees such a change within the lifetime.
-    var verified: [String: (principal: Principal, until: ContinuousClock.Instant)] = [:]
+    /// Credentials verified in the last few seconds (a request then costs no store round trip and no hop onto this
+    /// actor). Emptied on every revocation or binding change here; another instance sees such a change within the
+    /// lifetime.
+    nonisolated let verified = Mutex(VerificationCache())
     public nonisolated let verificationCacheLifetime: Duration = .seconds(5)
     static let verificationCacheSize = 10_000
 

@@ -134,9 +134,22 @@ public struct Tenancy: Sendable {
         }
     }
 
+    /// One statement when both exist (the tenant joined to its project); a miss is then told apart — no such tenant, or
+    /// no such project in it — by looking the tenant up alone.
     public func getProject(tenant: String, _ ref: String) async throws -> Project {
         try await database.read { session in
-            try await findProject(session, tenant: try await findTenant(session, tenant), ref)
+            let tenantColumn = ResourceID.looksLikeID(tenant) ? "id" : "name"
+            let projectColumn = ResourceID.looksLikeID(ref) ? "id" : "name"
+            guard let row = try await session.first("""
+                SELECT \(unsafeRaw: ResourceFields.columns("p")), p.phase, t.id AS tenant_id, t.name AS tenant_name
+                FROM \(session.table("tenancy", "projects")) p JOIN \(session.table("tenancy", "tenants")) t ON t.id = p.tenant_id
+                WHERE t.\(unsafeRaw: tenantColumn) = \(bind: tenant) AND p.\(unsafeRaw: projectColumn) = \(bind: ref)
+                """) else {
+                return try await findProject(session, tenant: try await findTenant(session, tenant), ref)
+            }
+            return Project(fields: try ResourceFields(row: row), tenantID: try row.decode(column: "tenant_id", as: String.self),
+                           tenantName: try row.decode(column: "tenant_name", as: String.self),
+                           phase: try row.decode(column: "phase", as: String.self))
         }
     }
 

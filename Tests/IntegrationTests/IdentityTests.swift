@@ -302,14 +302,14 @@ struct RateLimitTests {
     }
 
     @Test("destructive requests in flight per tenant are capped")
-    func destructiveCap() async throws {
+    func destructiveCap() throws {
         let limiter = RateLimiter(policy: RateLimitPolicy(concurrentDestructivePerTenant: 2))
-        #expect(await limiter.beginDestructive(tenant: "acme"))
-        #expect(await limiter.beginDestructive(tenant: "acme"))
-        #expect(await !limiter.beginDestructive(tenant: "acme"))
-        #expect(await limiter.beginDestructive(tenant: "globex"))
-        await limiter.endDestructive(tenant: "acme")
-        #expect(await limiter.beginDestructive(tenant: "acme"))
+        #expect(limiter.beginDestructive(tenant: "acme"))
+        #expect(limiter.beginDestructive(tenant: "acme"))
+        #expect(!limiter.beginDestructive(tenant: "acme"))
+        #expect(limiter.beginDestructive(tenant: "globex"))
+        limiter.endDestructive(tenant: "acme")
+        #expect(limiter.beginDestructive(tenant: "acme"))
         #expect(AccessMiddleware.tenant(in: "/v1/tenants/acme/projects/web") == "acme")
         #expect(AccessMiddleware.tenant(in: "/v1/tenants/acme?x=1") == "acme")
         #expect(AccessMiddleware.tenant(in: "/v1/tasks/t1") == nil)
