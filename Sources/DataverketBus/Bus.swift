@@ -19,6 +19,11 @@ public protocol Bus: Sendable {
     @discardableResult
     func publish(_ message: BusMessage) async throws -> PublishAck
 
+    /// Publishes several messages durably, pipelined where the bus can: the bus stores them in the order given, and
+    /// one result per message says whether it was stored. A failed message does not stop the later ones (on a retry
+    /// of the failed one, those stay stored before it).
+    func publish(_ messages: [BusMessage]) async -> [Result<PublishAck, any Error>]
+
     /// A durable pull consumer on `spec.stream`, created or bound by name. Consumers with the same name share
     /// the work (each message goes to one of them).
     func consumer(_ spec: ConsumerSpec) async throws -> any BusConsumer
@@ -149,6 +154,19 @@ public struct BusDelivery: Sendable {
 }
 
 extension Bus {
+    /// One message after the other, each awaited before the next is sent.
+    public func publish(_ messages: [BusMessage]) async -> [Result<PublishAck, any Error>] {
+        var results: [Result<PublishAck, any Error>] = []
+        for message in messages {
+            do {
+                results.append(.success(try await publish(message)))
+            } catch {
+                results.append(.failure(error))
+            }
+        }
+        return results
+    }
+
     /// Moves a delivery that failed for good to `DV_DLQ` (subject `dv.dlq.<original subject>`) with the
     /// reason and attempt count in headers, then terminates it so it is never redelivered. The dead letter does
     /// not depend on the poison message's headers or size: transport headers (`Nats-*`, such as

@@ -209,6 +209,29 @@ public struct JetStreamBus: Bus {
         }
     }
 
+    /// Pipelined: every message is sent before the first PubAck is awaited (one round trip for the batch, not one each).
+    public func publish(_ messages: [BusMessage]) async -> [Result<PublishAck, any Error>] {
+        var results = [Result<PublishAck, any Error>?](repeating: nil, count: messages.count)
+        var batch: [(index: Int, message: (subject: String, payload: ByteBuffer, msgID: String?, headers: NATSHeaders?))] = []
+        for (index, message) in messages.enumerated() {
+            do {
+                try message.validate(stored: true, maxBytes: Int.max)
+                guard InProcessBus.streamName(for: message.subject) != nil else {
+                    throw DataverketError(.invalidArgument, "no stream accepts subject '\(message.subject)'")
+                }
+                batch.append((index, (message.subject, ByteBuffer(bytes: message.payload), message.id, Self.natsHeaders(message.headers))))
+            } catch {
+                results[index] = .failure(error)
+            }
+        }
+        let acks = await jetStream.publish(batch: batch.map(\.message))
+        for (item, ack) in zip(batch, acks) {
+            results[item.index] = ack.map { PublishAck(stream: $0.stream, sequence: $0.seq, duplicate: $0.duplicate) }
+                .mapError { BusError.map($0, "publishing to '\(item.message.subject)'") }
+        }
+        return results.map { $0! }
+    }
+
     public func consumer(_ spec: ConsumerSpec) async throws -> any BusConsumer {
         try InProcessBus.validateName(spec.name)
         for filter in spec.filterSubjects {

@@ -8,8 +8,10 @@ import SQLKit
 
 /// Publishes the transactional outbox to the bus.
 ///
-/// Rows are published in `seq` order (so per resource in the order they were written), each with its event
-/// id as the bus dedupe key, and marked published after the bus acknowledged them. A relay that dies
+/// Rows are published in `seq` order (so per resource in the order they were written), a batch at a time with the
+/// acknowledgements pipelined, each with its event id as the bus dedupe key, and marked published after the bus
+/// acknowledged them. (If one event of a batch fails and a later one is stored, the failed one is stored after it
+/// on the next pass.) A relay that dies
 /// between publishing and marking republishes on restart; the bus drops the duplicate (same id within the
 /// duplicate window), so every event reaches the bus once. One relay is active at a time: it holds a
 /// lease row (`tasks.leases`, name `outbox-relay`) that it renews while it runs; others wait for it to
@@ -84,19 +86,21 @@ public struct OutboxRelay: Service {
             }
         }
         guard !rows.isEmpty else { return 0 }
+        // Pipelined: the whole batch is sent before the first acknowledgement is awaited, in `seq` order, so the
+        // stream stores it in that order. Only what the bus acknowledged is marked; the rest is sent again next pass.
+        let results = await bus.publish(rows.map { row in
+            BusMessage(subject: row.subject, id: row.id, payload: Array(row.payload.utf8), headers: ["Content-Type": "application/cloudevents+json"])
+        })
         var published: [Int64] = []
-        do {
-            for row in rows {
-                try await bus.publish(BusMessage(
-                    subject: row.subject, id: row.id, payload: Array(row.payload.utf8),
-                    headers: ["Content-Type": "application/cloudevents+json"]))
-                published.append(row.seq)
+        var failure: (any Error)?
+        for (row, result) in zip(rows, results) {
+            switch result {
+            case .success: published.append(row.seq)
+            case .failure(let error): failure = failure ?? error
             }
-        } catch {
-            try await markPublished(published)
-            throw error
         }
         try await markPublished(published)
+        if let failure { throw failure }
         return rows.count
     }
 

@@ -25,15 +25,47 @@ public struct TaskProjector: Service {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
-                    for delivery in try await consumer.fetch(batch: 64, wait: .milliseconds(500)) {
-                        await project(delivery)
-                    }
+                    await project(try await consumer.fetch(batch: 64, wait: .milliseconds(500)))
                 } catch is CancellationError {
                     break
                 } catch {
                     logger.warning("fetching task reports failed", metadata: ["error": "\(error)"])
                     try? await Task.sleep(for: .seconds(1))
                 }
+            }
+        }
+    }
+
+    /// Applies a fetched batch in one transaction (one commit instead of one per report), then acknowledges each
+    /// delivery — only after the commit, so an acknowledged report is durable. A report that cannot be decoded is
+    /// dead-lettered on its own; when the batch's transaction fails, every report goes the one-at-a-time way
+    /// (`project(_:)` with its store waits, naks and dead letters), so one bad report does not hold up the rest.
+    func project(_ deliveries: [BusDelivery]) async {
+        var batch: [(delivery: BusDelivery, report: TaskReport)] = []
+        for delivery in deliveries {
+            do {
+                let event = try delivery.message.event()
+                batch.append((delivery, try JSONDecoder().decode(TaskReport.self, from: Data(event.data.text.utf8))))
+            } catch {
+                await project(delivery)  // undecodable: its own path dead-letters it
+            }
+        }
+        guard batch.count > 1 else {
+            for item in batch { await project(item.delivery) }
+            return
+        }
+        do {
+            try await tasks.apply(batch.map(\.report))
+        } catch {
+            for item in batch { await project(item.delivery) }
+            return
+        }
+        for item in batch {
+            do {
+                try await item.delivery.ack()
+            } catch {
+                // Applied and committed: a redelivery finds the row already changed and changes nothing.
+                logger.debug("acknowledging a projected task report failed; it may be redelivered", metadata: ["error": "\(error)"])
             }
         }
     }

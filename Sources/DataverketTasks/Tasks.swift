@@ -233,43 +233,57 @@ public struct Tasks: Sendable {
     /// are ignored. Returns whether the row changed.
     @discardableResult
     public func apply(_ report: TaskReport) async throws -> Bool {
+        try await database.transaction { session in try await applyReport(session, report) }
+    }
+
+    /// Applies reports in one transaction, in order (two reports of one task land as they would one after the other):
+    /// one commit for the batch. All or none: when one fails, none is applied. Returns, per report, whether its row
+    /// changed.
+    @discardableResult
+    public func apply(_ reports: [TaskReport]) async throws -> [Bool] {
         try await database.transaction { session in
-            guard let task = try await find(session, report.taskID), !task.state.isTerminal else { return false }
-            let now = StoreTime.now()
-            let table = session.table("tasks", "tasks")
-            switch report.state {
-            case .running:
-                guard task.state != .blocked || report.attempt > task.attempts else { return false }
-                try await session.run("""
-                    UPDATE \(table) SET state = 'running', progress = \(bind: max(task.progress, min(100, report.progress))),
-                        reason = \(bind: report.reason), attempts = \(bind: max(task.attempts, report.attempt)),
-                        started_at = COALESCE(started_at, \(bind: now)), updated_at = \(bind: now), version = version + 1
-                    WHERE id = \(bind: task.id)
-                    """)
-            case .blocked:
-                try await session.run("""
-                    UPDATE \(table) SET state = 'blocked', reason = \(bind: report.reason), blocked_on = \(bind: report.dependency),
-                        attempts = \(bind: max(task.attempts, report.attempt)), updated_at = \(bind: now), version = version + 1
-                    WHERE id = \(bind: task.id)
-                    """)
-            case .succeeded, .failed, .cancelled:
-                try await session.run("""
-                    UPDATE \(table) SET state = \(bind: report.state.rawValue), reason = \(bind: report.reason),
-                        progress = \(unsafeRaw: report.state == .succeeded ? "100" : "progress"),
-                        attempts = \(bind: max(task.attempts, report.attempt)), blocked_on = NULL,
-                        started_at = COALESCE(started_at, \(bind: now)), finished_at = \(bind: now), updated_at = \(bind: now),
-                        version = version + 1
-                    WHERE id = \(bind: task.id)
-                    """)
-            default:
-                return false
-            }
-            let updated = try await find(session, task.id)!
-            if updated.state != task.state || updated.state.isTerminal {
-                try await Self.emit(session, updated, verb: updated.state.rawValue)
-            }
-            return true
+            var changed: [Bool] = []
+            for report in reports { changed.append(try await applyReport(session, report)) }
+            return changed
         }
+    }
+
+    func applyReport(_ session: Session, _ report: TaskReport) async throws -> Bool {
+        guard let task = try await find(session, report.taskID), !task.state.isTerminal else { return false }
+        let now = StoreTime.now()
+        let table = session.table("tasks", "tasks")
+        switch report.state {
+        case .running:
+            guard task.state != .blocked || report.attempt > task.attempts else { return false }
+            try await session.run("""
+                UPDATE \(table) SET state = 'running', progress = \(bind: max(task.progress, min(100, report.progress))),
+                    reason = \(bind: report.reason), attempts = \(bind: max(task.attempts, report.attempt)),
+                    started_at = COALESCE(started_at, \(bind: now)), updated_at = \(bind: now), version = version + 1
+                WHERE id = \(bind: task.id)
+                """)
+        case .blocked:
+            try await session.run("""
+                UPDATE \(table) SET state = 'blocked', reason = \(bind: report.reason), blocked_on = \(bind: report.dependency),
+                    attempts = \(bind: max(task.attempts, report.attempt)), updated_at = \(bind: now), version = version + 1
+                WHERE id = \(bind: task.id)
+                """)
+        case .succeeded, .failed, .cancelled:
+            try await session.run("""
+                UPDATE \(table) SET state = \(bind: report.state.rawValue), reason = \(bind: report.reason),
+                    progress = \(unsafeRaw: report.state == .succeeded ? "100" : "progress"),
+                    attempts = \(bind: max(task.attempts, report.attempt)), blocked_on = NULL,
+                    started_at = COALESCE(started_at, \(bind: now)), finished_at = \(bind: now), updated_at = \(bind: now),
+                    version = version + 1
+                WHERE id = \(bind: task.id)
+                """)
+        default:
+            return false
+        }
+        let updated = try await find(session, task.id)!
+        if updated.state != task.state || updated.state.isTerminal {
+            try await Self.emit(session, updated, verb: updated.state.rawValue)
+        }
+        return true
     }
 
     /// Blocked tasks waiting on `dependency`: queued again, each with a new command. Called when the

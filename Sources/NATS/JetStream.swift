@@ -93,6 +93,27 @@ public struct JetStream: Sendable {
         try await publish(subject, payload: ByteBuffer(bytes: payload), msgID: msgID, headers: headers, timeout: timeout)
     }
 
+    /// Publishes several messages pipelined: all are sent, in order (the stream stores them in that order), before
+    /// any PubAck is awaited. One result per message, in the same order; each fails or succeeds alone.
+    public func publish(batch: [(subject: String, payload: ByteBuffer, msgID: String?, headers: NATSHeaders?)],
+                        timeout: Duration? = nil) async -> [Result<PubAck, any Error>] {
+        let requests = batch.map { message -> (subject: String, payload: ByteBuffer, headers: NATSHeaders?) in
+            var headers = message.headers ?? NATSHeaders()
+            if let msgID = message.msgID { headers["Nats-Msg-Id"] = msgID }
+            return (message.subject, message.payload, headers.isEmpty ? nil : headers)
+        }
+        let replies = await client.requests(requests, timeout: timeout ?? self.timeout)
+        return zip(batch, replies).map { message, reply in
+            Result {
+                do {
+                    return try Self.decodeResponse(PubAck.self, from: try reply.get())
+                } catch let error as NATSError where error.code == .noResponders {
+                    throw NATSError(code: .noResponders, message: "no JetStream stream is listening on '\(message.subject)' (or JetStream is disabled)", cause: error)
+                }
+            }
+        }
+    }
+
     // MARK: Fetch
 
     /// Pulls up to `batch` messages from a durable pull consumer. Returns when `batch` messages arrived,

@@ -30,6 +30,9 @@ final class NATSChannelHandler: ChannelDuplexHandler {
         var onEvent: (@Sendable (NATSClientEvent) -> Void)? = nil
         /// Called on the event loop for asynchronous INFO updates after the handshake (cluster topology, lame duck).
         var onInfo: (@Sendable (NATSServerInfo) -> Void)? = nil
+        /// Whether flushes asked for in one event-loop tick become one (`flush(context:)`); the client sets it. Off, each
+        /// flush goes through at once (what a test driving the handler on an `EmbeddedChannel` expects).
+        var coalescesFlushes = false
     }
 
     private var state: ConnectionStateMachine
@@ -42,6 +45,9 @@ final class NATSChannelHandler: ChannelDuplexHandler {
     private let closedPromise: EventLoopPromise<NATSError?>
     private var logger: Logger
     private(set) var serverInfo: NATSServerInfo?
+    /// A flush is queued on the event loop behind the writes queued so far: the flushes of one tick share it.
+    private var flushQueued = false
+    private var removed = false
 
     init(configuration: Configuration,
          handshakePromise: EventLoopPromise<NATSServerInfo>,
@@ -93,12 +99,33 @@ final class NATSChannelHandler: ChannelDuplexHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        removed = true
         let error = NATSError(code: .connectionClosed, message: "handler removed")
         cleanup(error: error)
         closedPromise.succeed(state.closeError ?? error)
     }
 
     // MARK: Outbound
+
+    /// Coalesces flushes: the client writes each command with its own flush from outside the event loop, so each
+    /// arrives as a task of its own; the first flush of a burst queues one real flush behind the writes already queued,
+    /// and the others ride on it — one system call per tick instead of one per message. A write queued after that
+    /// flush ran queues the next one, so nothing is left unflushed.
+    func flush(context: ChannelHandlerContext) {
+        guard configuration.coalescesFlushes else {
+            context.flush()
+            return
+        }
+        guard !flushQueued else { return }
+        flushQueued = true
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let (handler, context) = bound.value
+            handler.flushQueued = false
+            guard !handler.removed else { return }
+            context.flush()
+        }
+    }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let command = unwrapOutboundIn(data)

@@ -81,7 +81,8 @@ extension NATSClient {
             onInfo: { [weak self] info in
                 guard let self else { return }
                 Task { await self.serverInfoUpdated(info) }
-            }
+            },
+            coalescesFlushes: true
         )
         let logger = self.logger
         let bootstrap = ClientBootstrap(group: eventLoop)

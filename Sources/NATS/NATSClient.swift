@@ -61,6 +61,9 @@ public actor NATSClient {
     var muxPrefix: String?
     var muxTask: Task<Void, Never>?
     var requestContinuations: [String: CheckedContinuation<NATSMessage, any Error>] = [:]
+    /// Drawn once: the prefix of every token this client makes (`nextToken`).
+    let tokenPrefix = NATSClient.randomToken(length: 11)
+    var tokenSequence: UInt64 = 0
 
     // Timers asked for by the state machine (`scheduleTimer`/`cancelTimer`), each run by a task sleeping on `clock`
     // until its deadline. `timerEpoch` tells a fire of a timer that was moved or cancelled meanwhile from a live one.
@@ -182,6 +185,21 @@ public actor NATSClient {
             eventContinuation.yield(NATSClientEvent(kind: kind, error: error))
         }
     }
+
+    /// A token for an inbox or a request: the client's random prefix and the next number of its sequence in base 62
+    /// (NUID-style) — unique for the client's life, and no random draw per request.
+    func nextToken() -> String {
+        tokenSequence &+= 1
+        var number = tokenSequence
+        var digits = [UInt8](repeating: Self.tokenAlphabet[0], count: 11)
+        for index in stride(from: 10, through: 0, by: -1) {
+            digits[index] = Self.tokenAlphabet[Int(number % 62)]
+            number /= 62
+        }
+        return tokenPrefix + String(decoding: digits, as: UTF8.self)
+    }
+
+    static let tokenAlphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
 
     static func randomToken(length: Int = 22) -> String {
         let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)

@@ -1,6 +1,7 @@
 /// Request/reply over one multiplexed inbox, without I/O: which token is waiting, which reply resolves it, and when
-/// it times out. All deadlines share one timer (`TimerID.requestDeadline`), armed for the earliest pending deadline;
-/// deadlines are kept in a min-heap, entries for requests resolved in the meantime are skipped lazily.
+/// it times out. All deadlines share one timer (`TimerID.requestDeadline`), armed for the earliest pending deadline
+/// (or an earlier one, left armed when the requests it was for were answered); deadlines are kept in a min-heap,
+/// entries for requests resolved in the meantime are skipped lazily.
 struct RequestMuxStateMachine: Sendable {
     typealias Action = ClientStateMachine.Action
 
@@ -152,13 +153,12 @@ struct RequestMuxStateMachine: Sendable {
         waitingCount -= 1
     }
 
-    /// No request waits any more: stop the timer and drop the stale heap entries.
+    /// No request waits any more: drop the stale heap entries, but leave the timer armed. It fires at its deadline,
+    /// finds nothing due and stops; a request started before that needs no timer of its own (its deadline is later),
+    /// so requests one after another share one timer per timeout period instead of arming and cancelling one each.
     private mutating func disarmIfIdle() -> [Action] {
-        guard waitingCount == 0 else { return [] }
-        deadlines = DeadlineHeap()
-        guard armedDeadline != nil else { return [] }
-        armedDeadline = nil
-        return [.cancelTimer(.requestDeadline)]
+        if waitingCount == 0 { deadlines = DeadlineHeap() }
+        return []
     }
 
     /// The earliest deadline of a request still waiting; drops heap entries of resolved ones on the way.

@@ -43,6 +43,28 @@ struct BusConformanceTests {
     }
 
     @Test(arguments: BusKind.allCases)
+    func aBatchIsStoredInOrderAndEachMessageAnsweredAlone(kind: BusKind) async throws {
+        try await withBus(kind) { h in
+            var batch = (0..<50).map { h.message(h.cmd("batch"), "b\($0)") }
+            batch.insert(h.message("nowhere.at.all", "refused"), at: 10)
+            batch.append(batch[3])  // the same id again: a duplicate, not stored twice
+            let results = await h.bus.publish(batch)
+            #expect(results.count == batch.count)
+            let acks = results.compactMap { try? $0.get() }
+            #expect(acks.count == 51)
+            #expect((try? results[10].get()) == nil, "a subject no stream takes fails alone")
+            #expect(try results.last?.get().duplicate == true)
+            let stored = acks.filter { !$0.duplicate }.map(\.sequence)
+            #expect(stored == stored.sorted() && Set(stored).count == 50, "stored once each, in the order given")
+            let consumer = try await h.consumer(.commands, "batch", filters: [h.cmd("batch")])
+            var got: [BusDelivery] = []
+            for _ in 0..<20 where got.count < 50 { got += try await consumer.fetch(batch: 50 - got.count, wait: .seconds(2)) }
+            #expect(got.map(text) == (0..<50).map { "b\($0)" })
+            for d in got { try await d.ack() }
+        }
+    }
+
+    @Test(arguments: BusKind.allCases)
     func fetchersSharingANameShareTheWork(kind: BusKind) async throws {
         try await withBus(kind) { h in
             let a = try await h.consumer(.commands, "shared", filters: [h.cmd(">")])

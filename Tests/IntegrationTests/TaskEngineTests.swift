@@ -132,6 +132,35 @@ struct TaskEngineTests {
         }
     }
 
+    @Test("a batch of worker reports is applied in one transaction, in order; finished tasks and unknown ones stay as they are",
+          arguments: Backend.allCases)
+    func reportBatches(_ backend: Backend) async throws {
+        try await withDatabase(backend) { database in
+            let sentral = ControlPlane(database: database)
+            let a = try await enqueue(sentral, kind: "noop")
+            let b = try await enqueue(sentral, kind: "noop")
+            let events = { try await database.read { session in
+                try await session.all("SELECT subject FROM \(session.table("tasks", "outbox")) WHERE subject LIKE 'dv.sentral.evt.task.%'").count
+            } }
+            let before = try await events()
+            let changed = try await sentral.tasks.apply([
+                TaskReport(taskID: a.id, state: .running, progress: 10, attempt: 1, worker: "w1"),
+                TaskReport(taskID: a.id, state: .succeeded, attempt: 1, worker: "w1"),
+                TaskReport(taskID: "tsk_01JD3Z9W4Q6M7R8T9V0X1Y2Z3A", state: .running, attempt: 1, worker: "w1"),
+                TaskReport(taskID: b.id, state: .failed, reason: "no luck", attempt: 1, worker: "w2"),
+                TaskReport(taskID: a.id, state: .running, progress: 50, attempt: 2, worker: "w1"),
+            ])
+            #expect(changed == [true, true, false, true, false])
+            let first = try await sentral.tasks.get(a.id)
+            #expect(first.state == .succeeded && first.progress == 100 && first.startedAt != nil && first.finishedAt != nil)
+            let second = try await sentral.tasks.get(b.id)
+            #expect(second.state == .failed && second.reason == "no luck")
+            // Each change announced, as one report at a time would: a running, a succeeded, b failed.
+            #expect(try await events() - before == 3)
+            #expect(try await sentral.tasks.apply([TaskReport]()).isEmpty)
+        }
+    }
+
     @Test("a redelivered command that was already processed is not run again", arguments: Backend.allCases)
     func idempotentConsumption(_ backend: Backend) async throws {
         let counter = Counter()

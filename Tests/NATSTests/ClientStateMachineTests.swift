@@ -411,11 +411,19 @@ private func closeError(_ actions: [Action]) -> NATSError? {
             .failRequest(token: "t1", .timeout(subject: "slow", after: .seconds(2))),
             .scheduleTimer(.requestDeadline, deadline: .milliseconds(5500)),
         ])
-        // A reply in time resolves t3 and stops the timer.
+        // A reply in time resolves t3; the timer stays armed (no request of its own for the next one).
         let reply = message("_INBOX.mux.t3", payload: "ok")
-        #expect(d.reply("t3", reply) == [.succeedRequest(token: "t3", reply), .cancelTimer(.requestDeadline)])
-        #expect(d.timers.isEmpty)
+        #expect(d.reply("t3", reply) == [.succeedRequest(token: "t3", reply)])
+        #expect(d.timers[.requestDeadline] != nil)
         #expect(d.machine.requests.pendingCount == 0)
+        // A request now, due after the armed deadline, rides on that timer; when it fires, it re-arms for this one.
+        #expect(d.request("t4", subject: "next", timeout: .seconds(5)) == [])
+        #expect(d.advance(by: .milliseconds(3500)) == [.scheduleTimer(.requestDeadline, deadline: .seconds(7))])
+        let fourth = message("_INBOX.mux.t4", payload: "ok")
+        #expect(d.reply("t4", fourth) == [.succeedRequest(token: "t4", fourth)])
+        // Idle, it fires once more, finds nothing due and stops.
+        #expect(d.advance(by: .seconds(2)) == [])
+        #expect(d.timers.isEmpty)
         // A reply after the timeout goes nowhere.
         #expect(d.reply("t1", message("_INBOX.mux.t1")) == [])
 
@@ -444,7 +452,7 @@ private func closeError(_ actions: [Action]) -> NATSError? {
         let r1 = message("_INBOX.mux.t1", payload: "one")
         #expect(d.reply("t2", r2) == [.succeedRequest(token: "t2", r2)])
         #expect(d.timers[.requestDeadline] != nil)  // t1 still waits
-        #expect(d.reply("t1", r1) == [.succeedRequest(token: "t1", r1), .cancelTimer(.requestDeadline)])
+        #expect(d.reply("t1", r1) == [.succeedRequest(token: "t1", r1)])
         // Unknown tokens and second replies are dropped.
         #expect(d.reply("nobody", r1) == [])
         #expect(d.reply("t1", r1) == [])
@@ -454,7 +462,7 @@ private func closeError(_ actions: [Action]) -> NATSError? {
         var d = StateMachineDriver()
         d.connect()
         _ = d.request("t1")
-        #expect(d.reply("t1", message("_INBOX.mux.t1", status: 503)) == [.failRequest(token: "t1", .noResponders), .cancelTimer(.requestDeadline)])
+        #expect(d.reply("t1", message("_INBOX.mux.t1", status: 503)) == [.failRequest(token: "t1", .noResponders)])
         let error = try #require(RequestMuxStateMachine.Failure.noResponders.error as? NATSError)
         #expect(error.code == .noResponders)
     }
@@ -488,9 +496,9 @@ private func closeError(_ actions: [Action]) -> NATSError? {
         // Cancelled before waiting: fails at once, no timer.
         #expect(d.request("t2", cancelled: true) == [.failRequest(token: "t2", .cancelled)])
         #expect(d.timers.isEmpty)
-        // Cancelled while waiting: fails, the timer stops.
+        // Cancelled while waiting: fails (the timer, left armed, later fires on nothing).
         _ = d.request("t3")
-        #expect(d.run(d.machine.requestCancelled(token: "t3")) == [.failRequest(token: "t3", .cancelled), .cancelTimer(.requestDeadline)])
+        #expect(d.run(d.machine.requestCancelled(token: "t3")) == [.failRequest(token: "t3", .cancelled)])
         #expect(d.run(d.machine.requestCancelled(token: "t3")) == [])
         #expect(RequestMuxStateMachine.Failure.cancelled.error is CancellationError)
     }
@@ -504,7 +512,7 @@ private func closeError(_ actions: [Action]) -> NATSError? {
         _ = d.connected()
         #expect(d.machine.requests.pendingCount == 1)
         let reply = message("_INBOX.mux.t1")
-        #expect(d.reply("t1", reply) == [.succeedRequest(token: "t1", reply), .cancelTimer(.requestDeadline)])
+        #expect(d.reply("t1", reply) == [.succeedRequest(token: "t1", reply)])
     }
 }
 

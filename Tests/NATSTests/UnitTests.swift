@@ -248,7 +248,7 @@ import Testing
         let closed: EventLoopPromise<NATSError?>
     }
 
-    func makeHarness(pingInterval: TimeAmount = .zero) throws -> Harness {
+    func makeHarness(pingInterval: TimeAmount = .zero, coalescesFlushes: Bool = false) throws -> Harness {
         let channel = EmbeddedChannel()
         let handshake = channel.eventLoop.makePromise(of: NATSServerInfo.self)
         let closed = channel.eventLoop.makePromise(of: NATSError?.self)
@@ -256,7 +256,7 @@ import Testing
         connect.name = "t"
         let config = NATSChannelHandler.Configuration(
             stateMachine: .init(connectInfo: connect, requireTLS: false, maxPingsOut: 2),
-            sslContext: nil, serverHostname: nil, pingInterval: pingInterval)
+            sslContext: nil, serverHostname: nil, pingInterval: pingInterval, coalescesFlushes: coalescesFlushes)
         let handler = NATSChannelHandler(configuration: config, handshakePromise: handshake, closedPromise: closed, logger: TestEnv.logger)
         try channel.pipeline.syncOperations.addHandler(handler)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4222)).wait()
@@ -310,6 +310,28 @@ import Testing
         // Unsubscribe.
         try h.channel.writeOutbound(NATSHandlerCommand.unsubscribe(sid: 1, max: nil))
         #expect(try readOutbound(h.channel) == "UNSUB 1\r\n")
+        _ = try h.channel.finish(acceptAlreadyClosed: true)
+    }
+
+    @Test func flushesOfOneTickBecomeOne() throws {
+        let h = try makeHarness(coalescesFlushes: true)
+        try handshake(h)
+        let loop = try #require(h.channel.eventLoop as? EmbeddedEventLoop)
+        // Three publishes, each with its own flush, as the client sends them: nothing leaves until the loop turns,
+        // then all three leave together, in order. (Not `writeOutbound`: it waits for each write to complete.)
+        let publish = { (payload: String) in
+            h.channel.writeAndFlush(NATSHandlerCommand.publish(subject: "s", reply: nil, headers: nil, payload: ByteBuffer(string: payload)))
+        }
+        let written = ["1", "2", "3"].map(publish)
+        #expect(try readOutbound(h.channel) == "")
+        loop.run()
+        #expect(try readOutbound(h.channel) == "PUB s 1\r\n1\r\nPUB s 1\r\n2\r\nPUB s 1\r\n3\r\n")
+        for write in written { try write.wait() }
+        // A write after that flush queues the next one: nothing is left unflushed.
+        let fourth = publish("4")
+        loop.run()
+        #expect(try readOutbound(h.channel) == "PUB s 1\r\n4\r\n")
+        try fourth.wait()
         _ = try h.channel.finish(acceptAlreadyClosed: true)
     }
 
