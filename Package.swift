@@ -265,7 +265,7 @@ let package = Package(
         .target(
             name: "DataverketBench",
             dependencies: [
-                "DataverketCore", "Maskin", .product(name: "Hummingbird", package: "hummingbird"),
+                "DataverketCore", "Maskin", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "Crypto", package: "swift-crypto"),
                 "DataverketServer", "DataverketStore", "DataverketTasks", "Sentral", "DataverketClient", "DataverketAPI", "DataverketBus",
                 "NATS", "Identitet", "Inventar", "Nett", "NettIntent", "DataverketTestSupport",

@@ -5,6 +5,6 @@ import Foundation
 /// measured in the same run, as a ratio, so results compare across machines.
 public struct BenchCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "dv-bench", abstract: "Dataverket benchmarks.", subcommands: [APIBench.self, BusBench.self, InventoryBench.self, MaskinBench.self, NettBench.self])
+        commandName: "dv-bench", abstract: "Dataverket benchmarks.", subcommands: [APIBench.self, FloorServer.self, BusBench.self, InventoryBench.self, MaskinBench.self, NettBench.self])
     public init() {}
 }

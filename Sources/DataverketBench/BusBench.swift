@@ -12,6 +12,7 @@ import PostgresNIO
 import Sentral
 import DataverketTasks
 import SQLKit
+import NIOCore
 import Synchronization
 
 /// `dv-bench bus`: the bus three ways, in one run, against one nats-server:
@@ -29,7 +30,7 @@ struct BusBench: AsyncParsableCommand {
     @Option(help: "Payload bytes of a raw message.") var payload = 128
     @Option(help: "Publishes in flight for the raw rows (comma-separated, one pair of rows each).") var concurrency = "1,64"
     @Option(help: "Tasks per end-to-end row.") var tasks = 1000
-    @Option(help: "Tasks in flight for the end-to-end rows (comma-separated, one row each).") var taskConcurrency = "1,16"
+    @Option(help: "Tasks in flight for the end-to-end rows (comma-separated, one row each).") var taskConcurrency = "1,64"
     @Option(help: "Parts to run: raw, python, e2e (comma-separated).") var parts = "raw,python,e2e"
     @Option(help: "NATS server with JetStream, on loopback.")
     var natsURL = ProcessInfo.processInfo.environment["DV_BENCH_NATS_URL"] ?? "nats://127.0.0.1:14322"
@@ -129,6 +130,7 @@ struct BusBenchRun: Sendable {
         var ours: [Int: Double] = [:]
         if parts.contains("raw") || parts.contains("python") {
             ours = try await raw(js)
+            try await workloads(js)
         }
         if parts.contains("e2e") {
             let baseline = levels.sorted().first.flatMap { level in ours[level].map { (level, $0) } }
@@ -140,7 +142,7 @@ struct BusBenchRun: Sendable {
 
     /// Our client and nats-py, row by row at each in-flight level; returns our msgs/s per level.
     private func raw(_ js: JetStream) async throws -> [Int: Double] {
-        print(row(["client", "workload", "in-flight", "msgs/s", "p50 ms", "p99 ms", "vs nats-py"], rawWidths))
+        print(row(["client", "workload", "in-flight", "msgs/s", "p50 ms", "p99 ms", "vs nats-py", "target", "result"], rawWidths))
         var ours: [Int: Double] = [:]
         for level in levels {
             var mine: Measurement?
@@ -155,8 +157,13 @@ struct BusBenchRun: Sendable {
             }
             if let mine {
                 let ratio = theirs.map { String(format: "%.2f×", mine.perSecond / $0.perSecond) } ?? "-"
+                // Issue 22's targets: ≥ 1.0× nats-py at 1 in flight, ≥ 1.5× at 64.
+                let goal: Double? = level == 1 ? 1.0 : level == 64 ? 1.5 : nil
+                var verdict = "-"
+                if let goal, let theirs { verdict = mine.perSecond / theirs.perSecond >= goal ? "PASS" : "FAIL" }
                 print(row(["dataverket NATS", "publish+ack", "\(level)", String(format: "%.0f", mine.perSecond),
-                           milliseconds(mine.percentile(0.5)), milliseconds(mine.percentile(0.99)), ratio], rawWidths))
+                           milliseconds(mine.percentile(0.5)), milliseconds(mine.percentile(0.99)), ratio,
+                           goal.map { String(format: "≥ %.1f×", $0) } ?? "-", verdict], rawWidths))
             }
             if let theirs {
                 print(row([theirs.client, "publish+ack", "\(level)", String(format: "%.0f", theirs.perSecond),
@@ -167,7 +174,110 @@ struct BusBenchRun: Sendable {
         return ours
     }
 
-    private var rawWidths: [Int] { [18, 12, 10, 9, 9, 9, 0] }
+    // MARK: core publish, request/reply, pull-consume
+
+    /// Issue 22's other client workloads, ours and nats-py's in the same run: core publish (no ack) until a flush
+    /// returns, request/reply against a responder in the same client at each in-flight level, and pull-consume of a
+    /// stream filled beforehand (fetch 100 at a time, ack each).
+    private func workloads(_ js: JetStream) async throws {
+        print("")
+        print(row(["client", "workload", "in-flight", "msgs/s", "p50 ms", "p99 ms", "vs nats-py", "target", "result"], rawWidths))
+        let runs: [(workload: String, level: Int, goal: Double)] = [("publish", 1, 1.5)] + levels.map { ("request", $0, 1.0) } + [("pull", 1, 1.0)]
+        for run in runs {
+            var mine: Measurement?
+            var theirs: PythonResult?
+            let bench = self
+            if parts.contains("raw") {
+                mine = try await bounded("\(run.workload) at \(run.level) in flight", timeout) {
+                    try await bench.workload(run.workload, js, concurrency: run.level)
+                }
+            }
+            if parts.contains("python") { theirs = try await pythonRow(js, workload: run.workload, concurrency: run.level) }
+            let latency = run.workload == "request"
+            if let mine {
+                var verdict = "-"
+                var ratio = "-"
+                if let theirs {
+                    ratio = String(format: "%.2f×", mine.perSecond / theirs.perSecond)
+                    verdict = mine.perSecond / theirs.perSecond >= run.goal ? "PASS" : "FAIL"
+                }
+                print(row(["dataverket NATS", run.workload, "\(run.level)", String(format: "%.0f", mine.perSecond),
+                           latency ? milliseconds(mine.percentile(0.5)) : "-", latency ? milliseconds(mine.percentile(0.99)) : "-", ratio,
+                           String(format: "≥ %.1f×", run.goal), verdict], rawWidths))
+            }
+            if let theirs {
+                print(row([theirs.client, run.workload, "\(run.level)", String(format: "%.0f", theirs.perSecond),
+                           latency ? String(format: "%.2f", theirs.p50) : "-", latency ? String(format: "%.2f", theirs.p99) : "-", "1.00"],
+                          rawWidths))
+            }
+        }
+        print("(publish: core PUBs, no stream, timed until a flush returns; request: a responder on the same connection echoes;")
+        print(" pull: a stream filled with the messages first, then fetched 100 at a time, each acked)")
+    }
+
+    /// One workload with our client: `messages` (after `warmup`, except pull) at `concurrency`.
+    func workload(_ workload: String, _ js: JetStream, concurrency: Int) async throws -> Measurement {
+        let client = js.client
+        let body = ByteBuffer(bytes: Self.payload(payload))
+        let clock = ContinuousClock()
+        let count = messages
+        switch workload {
+        case "publish":
+            let subject = "bench.\(ULID.make()).core"
+            for _ in 0..<warmup { try await client.publish(subject, payload: body) }
+            try await client.flush(timeout: .seconds(60))
+            let start = clock.now
+            for _ in 0..<count { try await client.publish(subject, payload: body) }
+            try await client.flush(timeout: .seconds(60))
+            return Measurement(name: "publish", count: count, elapsed: clock.now - start, latencies: [])
+        case "request":
+            let subject = "bench.\(ULID.make()).rr"
+            let subscription = try await client.subscribe(subject, bufferSize: 65_536)
+            let responder = Task {
+                for await message in subscription {
+                    if let reply = message.replyTo { try? await client.publish(reply, payload: message.payload) }
+                }
+            }
+            defer { responder.cancel() }
+            try await client.flush()
+            let request: @Sendable (Int) async throws -> Void = { _ in _ = try await client.request(subject, payload: body, timeout: .seconds(5)) }
+            _ = try await Measurement.run("warm-up", count: warmup, concurrency: concurrency, request)
+            let measured = try await Measurement.run("request", count: count, concurrency: concurrency, request)
+            try? await subscription.unsubscribe()
+            return measured
+        default:
+            return try await withThrowawayStream(js) { subject, stream in
+                try await Self.fill(js, subject: subject, count: count, body: body)
+                let durable = "pull_\(ULID.make())"
+                _ = try await js.createConsumer(stream: stream, config: ConsumerConfig(durableName: durable, ackPolicy: .explicit))
+                let start = clock.now
+                var consumed = 0
+                // Bounded: every round takes at least one message, or gives up after 10 empty fetches.
+                var empty = 0
+                while consumed < count, empty < 10 {
+                    let batch = try await js.fetch(stream: stream, consumer: durable, batch: min(100, count - consumed), expires: .seconds(5))
+                    if batch.isEmpty { empty += 1 }
+                    for message in batch { try await message.ack() }
+                    consumed += batch.count
+                }
+                guard consumed == count else { throw BenchFailure("pull-consume got \(consumed) of \(count) messages") }
+                return Measurement(name: "pull", count: count, elapsed: clock.now - start, latencies: [])
+            }
+        }
+    }
+
+    /// Stores `count` messages in the stream (pipelined, 500 at a time): the pull workload's backlog.
+    static func fill(_ js: JetStream, subject: String, count: Int, body: ByteBuffer) async throws {
+        var sent = 0
+        while sent < count {
+            let chunk = min(500, count - sent)
+            let results = await js.publish(batch: Array(repeating: (subject, body, nil, nil), count: chunk))
+            for result in results { _ = try result.get() }
+            sent += chunk
+        }
+    }
+
+    private var rawWidths: [Int] { [18, 12, 10, 9, 9, 9, 11, 8, 0] }
 
     /// Publishes `messages` (after `warmup`) with `concurrency` in flight, each awaiting its PubAck.
     func publishRow(_ js: JetStream, concurrency: Int) async throws -> Measurement {
@@ -183,12 +293,17 @@ struct BusBenchRun: Sendable {
     static func payload(_ count: Int) -> [UInt8] { (0..<count).map { UInt8($0 % 251) } }
 
     func withThrowawayStream<T>(_ js: JetStream, _ body: (String) async throws -> T) async throws -> T {
+        try await withThrowawayStream(js) { subject, _ in try await body(subject) }
+    }
+
+    /// A throwaway stream (file storage, limits retention) for `body`, given its subject and its name; deleted after.
+    func withThrowawayStream<T>(_ js: JetStream, _ body: (String, String) async throws -> T) async throws -> T {
         let token = ULID.make()
         let name = "BENCH_\(token)"
         _ = try await js.createStream(StreamConfig(
             name: name, subjects: ["bench.\(token).>"], retention: .limits, storage: .file, description: "dv-bench bus (throwaway)"))
         do {
-            let result = try await body("bench.\(token).msg")
+            let result = try await body("bench.\(token).msg", name)
             try await js.deleteStream(name)
             return result
         } catch {
@@ -215,14 +330,16 @@ struct BusBenchRun: Sendable {
         }
     }
 
-    /// Runs scripts/bench-nats-py.py on a throwaway stream and parses its `DVBENCH {json}` line.
-    func pythonRow(_ js: JetStream, concurrency: Int) async throws -> PythonResult {
-        try await withThrowawayStream(js) { subject in
+    /// Runs scripts/bench-nats-py.py on a throwaway stream and parses its `DVBENCH {json}` line. For `pull` the stream
+    /// is filled first (by our client, not timed).
+    func pythonRow(_ js: JetStream, workload: String = "publish-ack", concurrency: Int) async throws -> PythonResult {
+        try await withThrowawayStream(js) { subject, stream in
+            if workload == "pull" { try await Self.fill(js, subject: subject, count: messages, body: ByteBuffer(bytes: Self.payload(payload))) }
             let seconds = timeout.components.seconds
             let output = try await Subprocess.run(
                 Subprocess.resolve(python),
-                [pythonScript, "--url", natsURL, "--subject", subject, "--messages", "\(messages)", "--warmup", "\(warmup)",
-                 "--payload", "\(payload)", "--concurrency", "\(concurrency)", "--timeout", "\(seconds)"],
+                [pythonScript, "--url", natsURL, "--subject", subject, "--stream", stream, "--workload", workload, "--messages", "\(messages)",
+                 "--warmup", "\(warmup)", "--payload", "\(payload)", "--concurrency", "\(concurrency)", "--timeout", "\(seconds)"],
                 timeout: timeout + .seconds(15))
             guard output.status == 0 else {
                 throw BenchFailure("nats-py run (\(python) \(pythonScript)) failed with status \(output.status)\(output.timedOut ? " (timed out)" : ""): \(output.stderr.suffix(2000))")
@@ -265,7 +382,7 @@ struct BusBenchRun: Sendable {
         await bus.close()
     }
 
-    private var e2eWidths: [Int] { [30, 10, 9, 9, 9, 10, 0] }
+    private var e2eWidths: [Int] { [30, 10, 9, 9, 9, 10, 15, 22, 0] }
 
     private func measureTasks(client: Client, js: JetStream, database: Database, watcher: TaskWatcher, baseline: (level: Int, perSecond: Double)?) async throws {
         let clock = ContinuousClock()
@@ -287,7 +404,7 @@ struct BusBenchRun: Sendable {
         _ = try await bounded("end-to-end warm-up", timeout) { try await Measurement.run("warm-up", count: 20, concurrency: 1, one) }
         _ = await watcher.drain()
 
-        print(row(["stage (noop task)", "in-flight", "tasks/s", "p50 ms", "p99 ms", "bus msgs", "vs raw pub+ack"], e2eWidths))
+        print(row(["stage (noop task)", "in-flight", "tasks/s", "p50 ms", "p99 ms", "bus msgs", "vs raw pub+ack", "target", "result"], e2eWidths))
         for level in taskLevels {
             let before = try await storedMessages(js)
             let batch = try await bounded("\(tasks) tasks at \(level) in flight", timeout) {
@@ -306,15 +423,22 @@ struct BusBenchRun: Sendable {
             let committed = timings.compactMap { timing in finishedAt[timing.id].map { Duration.microseconds($0 - timing.beganWall) } }
             let commit = Measurement(name: "commit", count: committed.count, elapsed: batch.elapsed, latencies: committed)
             let ratio = baseline.map { String(format: "%.0f×", $0.perSecond / perSecond) } ?? "-"
+            // Issue 22's targets: at 1 in flight p50 < 10 ms; at 64, ≥ 1,000 tasks/s with p99 < 50 ms.
+            let (target, met): (String, Bool?) = switch level {
+            case 1: ("p50 < 10 ms", whole.percentile(0.5) < .milliseconds(10))
+            case 64: ("≥ 1000/s, p99 < 50 ms", perSecond >= 1000 && whole.percentile(0.99) < .milliseconds(50))
+            default: ("-", nil)
+            }
             print(row(["create → succeeded announced", "\(level)", String(format: "%.0f", perSecond), milliseconds(whole.percentile(0.5)),
-                       milliseconds(whole.percentile(0.99)), String(format: "%.1f/task", Double(stored) / Double(timings.count)), ratio],
+                       milliseconds(whole.percentile(0.99)), String(format: "%.1f/task", Double(stored) / Double(timings.count)), ratio,
+                       target, met.map { $0 ? "PASS" : "FAIL" } ?? "-"],
                       e2eWidths))
             print(row(["  create (202 Accepted)", "\(level)", "", milliseconds(create.percentile(0.5)),
-                       milliseconds(create.percentile(0.99)), "", ""], e2eWidths))
+                       milliseconds(create.percentile(0.99)), "", "", "", ""], e2eWidths))
             print(row(["  create → worker's report", "\(level)", "", milliseconds(report.percentile(0.5)),
-                       milliseconds(report.percentile(0.99)), "", ""], e2eWidths) + (reported.count < timings.count ? "  (\(reported.count) of \(timings.count) seen)" : ""))
+                       milliseconds(report.percentile(0.99)), "", "", "", ""], e2eWidths) + (reported.count < timings.count ? "  (\(reported.count) of \(timings.count) seen)" : ""))
             print(row(["  create → row committed", "\(level)", "", milliseconds(commit.percentile(0.5)),
-                       milliseconds(commit.percentile(0.99)), "", ""], e2eWidths))
+                       milliseconds(commit.percentile(0.99)), "", "", "", ""], e2eWidths))
         }
         print("(completion is seen on NATS, not polled: a slot creates its next task when Sentral announces the last one")
         print(" succeeded (dv.sentral.evt.task.succeeded, relayed from the outbox after the projector committed the row);")
@@ -323,7 +447,7 @@ struct BusBenchRun: Sendable {
         print(" 8 tasks at a time, its default)")
         if let baseline {
             print("(vs raw pub+ack = our publish+ack msgs/s at \(baseline.level) in flight ÷ tasks/s: a task takes as long as that many")
-            print(" back-to-back publish+acks; the outbox relay publishes one event at a time)")
+            print(" back-to-back publish+acks; the outbox relay publishes a batch at a time with its acks pipelined)")
         } else {
             print("(no baseline for the end-to-end rows: run with --parts raw,e2e for the publish+ack ratio)")
         }
