@@ -15,16 +15,29 @@ import DataverketTasks
 
 /// The generated `APIProtocol` implemented over Sentral. Handlers translate and delegate; errors are
 /// thrown as `DataverketError` and rendered as problem+json by `ProblemMiddleware`.
-struct APIHandlers: APIProtocol {
+///
+/// A class: the generated server keeps one handler value in every operation's closure, and a request then costs a
+/// retain rather than a copy of the planes' fields.
+final class APIHandlers: APIProtocol, Sendable {
     let sentral: ControlPlane
     let identity: Identitet
     let metrics: ServerMetrics
     /// Bare metal; nil where Maskin does not run (its operations answer 503).
-    var maskin: MaskinPlane?
+    let maskin: MaskinPlane?
     /// Nett's DNS records in PowerDNS; nil where DNS is not configured (`/v1/network/dns` answers 503).
-    var dns: DNSSyncService?
+    let dns: DNSSyncService?
     /// Nett's changesets and drift; nil where they do not run (their operations answer 503).
-    var nett: NettPlane?
+    let nett: NettPlane?
+
+    init(sentral: ControlPlane, identity: Identitet, metrics: ServerMetrics, maskin: MaskinPlane? = nil, dns: DNSSyncService? = nil,
+         nett: NettPlane? = nil) {
+        self.sentral = sentral
+        self.identity = identity
+        self.metrics = metrics
+        self.maskin = maskin
+        self.dns = dns
+        self.nett = nett
+    }
 
     var scope: RequestScope {
         RequestScope.current ?? RequestScope(correlationID: ULID.make(), sourceAddress: nil, actor: OperationContext.anonymousActor,

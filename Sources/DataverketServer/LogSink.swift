@@ -1,9 +1,9 @@
 import Foundation
 
 /// Where log lines go: appended to a buffer, written to a file descriptor by one background thread that wakes when
-/// the buffer stops being empty and writes everything gathered in one `write(2)`. Lines keep their order. Nothing is
-/// dropped: when more than `maxPending` bytes wait (the descriptor is slower than the logging), the caller writes
-/// them itself. `flush()` writes what waits now; standard error's sink flushes at exit too.
+/// the buffer stops being empty, lets lines gather for a few milliseconds and writes them all in one `write(2)`. Lines
+/// keep their order. Nothing is dropped: when more than `maxPending` bytes wait (the descriptor is slower than the
+/// logging), the caller writes them itself. `flush()` writes what waits now; standard error's sink flushes at exit too.
 public final class LogSink: @unchecked Sendable {
     /// Standard error, flushed when the process exits normally.
     public static let standardError: LogSink = {
@@ -14,6 +14,8 @@ public final class LogSink: @unchecked Sendable {
 
     private let fileDescriptor: Int32
     private let maxPending: Int
+    /// How long the writer lets lines gather after it wakes: the most a line waits when nothing else flushes it.
+    private let gatherMicroseconds: UInt32
     /// Guards `pending` and `started`; `wait()`ed on by the writer thread while `pending` is empty.
     private let condition = NSCondition()
     private var pending: [UInt8] = []
@@ -21,9 +23,10 @@ public final class LogSink: @unchecked Sendable {
     /// Held while a chunk is taken and written, so that chunks reach the descriptor in the order they were taken.
     private let writing = NSLock()
 
-    public init(fileDescriptor: Int32, maxPending: Int = 1 << 20) {
+    public init(fileDescriptor: Int32, maxPending: Int = 1 << 20, gather: Duration = .milliseconds(5)) {
         self.fileDescriptor = fileDescriptor
         self.maxPending = maxPending
+        self.gatherMicroseconds = UInt32(gather.components.seconds * 1_000_000 + gather.components.attoseconds / 1_000_000_000_000)
     }
 
     /// Appends one line (or several); with `flush`, writes everything pending before returning.
@@ -54,12 +57,15 @@ public final class LogSink: @unchecked Sendable {
         writeAll(chunk)
     }
 
-    /// The writer thread: for the life of the process, waits until something is pending, then writes it.
+    /// The writer thread: for the life of the process, waits until something is pending, lets a little more gather
+    /// (`gather`: under load that is many lines, so one wake-up and one `write(2)` serve them all, and a logging request
+    /// rarely has to wake this thread — it is signalled only when the buffer stops being empty), then writes it.
     private func runWriter() {
         while true {
             condition.lock()
             while pending.isEmpty { condition.wait() }
             condition.unlock()
+            usleep(gatherMicroseconds)
             flush()
         }
     }

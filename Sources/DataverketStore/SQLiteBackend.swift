@@ -4,6 +4,7 @@ import Logging
 import SQLKit
 import SQLiteKit
 import SQLiteNIO
+import Synchronization
 
 /// The embedded default: one SQLite file in WAL mode; one writer connection lent out in FIFO order, and a few
 /// read-only connections for `Database.read`.
@@ -54,10 +55,10 @@ public struct SQLiteBackend: DatabaseBackend {
         await lease.acquire()
         do {
             let result = try await body(connection.sql(queryLogLevel: .trace))
-            await lease.release()
+            lease.release()
             return result
         } catch {
-            await lease.release()
+            lease.release()
             throw error
         }
     }
@@ -66,10 +67,10 @@ public struct SQLiteBackend: DatabaseBackend {
         guard let reader = await readers.acquire() else { return try await withConnection(body) }
         do {
             let result = try await body(reader.sql(queryLogLevel: .trace))
-            await readers.release(reader)
+            readers.release(reader)
             return result
         } catch {
-            await readers.release(reader)
+            readers.release(reader)
             throw error
         }
     }
@@ -79,48 +80,65 @@ public struct SQLiteBackend: DatabaseBackend {
     }
 
     public func close() async throws {
-        for reader in await readers.drain() { try? await reader.close() }
+        for reader in readers.drain() { try? await reader.close() }
         try await connection.close()
     }
 }
 
 /// A fixed set of connections lent out one caller at a time, waiters served in arrival order; `acquire` is nil for an
-/// empty (or drained) pool.
-actor ConnectionPool<Connection: Sendable> {
-    private var idle: [Connection]
+/// empty (or drained) pool. A lock held for a few array operations, never across a suspension: taking an idle
+/// connection and giving one back cost no hop onto another executor.
+final class ConnectionPool<Connection: Sendable>: Sendable {
+    private struct State {
+        var idle: [Connection]
+        var waiters: [CheckedContinuation<Connection, Never>] = []
+        var head = 0
+    }
+
+    private let state: Mutex<State>
     private let size: Int
-    private var waiters: [CheckedContinuation<Connection, Never>] = []
-    private var head = 0
 
     init(_ connections: [Connection]) {
-        self.idle = connections
+        self.state = Mutex(State(idle: connections))
         self.size = connections.count
     }
 
     func acquire() async -> Connection? {
         guard size > 0 else { return nil }
-        if let connection = idle.popLast() { return connection }
-        return await withCheckedContinuation { waiters.append($0) }
+        if let connection = state.withLock({ $0.idle.popLast() }) { return connection }
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Connection, Never>) in
+            let ready = state.withLock { state -> Connection? in
+                if let connection = state.idle.popLast() { return connection }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
     }
 
     func release(_ connection: Connection) {
-        guard head < waiters.count else {
-            idle.append(connection)
-            return
+        let next = state.withLock { state -> CheckedContinuation<Connection, Never>? in
+            guard state.head < state.waiters.count else {
+                state.idle.append(connection)
+                return nil
+            }
+            let next = state.waiters[state.head]
+            state.head += 1
+            if state.head > 64, state.head * 2 > state.waiters.count {
+                state.waiters.removeFirst(state.head)
+                state.head = 0
+            }
+            return next
         }
-        let next = waiters[head]
-        head += 1
-        if head > 64, head * 2 > waiters.count {
-            waiters.removeFirst(head)
-            head = 0
-        }
-        next.resume(returning: connection)
+        next?.resume(returning: connection)
     }
 
     /// The idle connections, taken out for closing.
     func drain() -> [Connection] {
-        defer { idle = [] }
-        return idle
+        state.withLock { state in
+            defer { state.idle = [] }
+            return state.idle
+        }
     }
 }
 
@@ -131,31 +149,15 @@ func gracefulShutdownSafeSleep() async throws {
     }
 }
 
-/// A fair async mutex: waiters are resumed in arrival order.
-actor FIFOLease {
-    private var held = false
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-    private var head = 0
+/// A fair async mutex: waiters are resumed in arrival order (a pool of one).
+final class FIFOLease: Sendable {
+    private let pool = ConnectionPool([true])
 
     func acquire() async {
-        if !held {
-            held = true
-            return
-        }
-        await withCheckedContinuation { waiters.append($0) }
+        _ = await pool.acquire()
     }
 
     func release() {
-        if head < waiters.count {
-            let next = waiters[head]
-            head += 1
-            if head > 64, head * 2 > waiters.count {
-                waiters.removeFirst(head)
-                head = 0
-            }
-            next.resume()
-        } else {
-            held = false
-        }
+        pool.release(true)
     }
 }
