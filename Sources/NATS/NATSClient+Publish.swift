@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// Publishing: validation, the in-flight write window (backpressure) while connected, the reconnect buffer (decided by
@@ -45,22 +46,13 @@ extension NATSClient {
     /// Bounded in-flight window: writes handed to the event loop but not yet written to the socket.
     /// Beyond it, wait for this write (and thus all earlier ones) to complete: backpressure instead of
     /// unbounded queueing on the (shared) event loop.
+    ///
+    /// Batched: the commands written while the event loop has not yet taken the last batch join it, and the loop takes
+    /// them with one task, writes them in order and flushes once — one hop and one system call for a burst, not one
+    /// each. Every writer of a batch shares its completion.
     private func write(_ command: NATSHandlerCommand, cost: Int, to channel: any Channel) async throws {
-        let window = inFlight
-        let overLimit = window.withLockedValue { w -> Bool in
-            w.count += 1
-            w.bytes += cost
-            return w.count > Self.maxInFlightWrites || w.bytes > Self.maxInFlightBytes
-        }
-        let promise = channel.eventLoop.makePromise(of: Void.self)
-        let future = promise.futureResult
-        channel.writeAndFlush(command, promise: promise)
-        future.whenComplete { _ in
-            window.withLockedValue { w in
-                w.count -= 1
-                w.bytes -= cost
-            }
-        }
+        let overLimit = inFlight.withLockedValue { w in w.count >= Self.maxInFlightWrites || w.bytes + cost > Self.maxInFlightBytes }
+        let future = enqueue(command, cost: cost, to: channel)
         if overLimit || !channel.isWritable {
             do {
                 try await future.get()
@@ -70,13 +62,42 @@ extension NATSClient {
         }
     }
 
+    /// Queues a command for `channel` behind every command queued before it — publishes, subscriptions, pings alike, so
+    /// the server sees them in the order the client issued them. The future completes when it is written.
+    @discardableResult
+    func enqueue(_ command: NATSHandlerCommand, cost: Int = 0, to channel: any Channel) -> EventLoopFuture<Void> {
+        let window = inFlight
+        window.withLockedValue { w in
+            w.count += 1
+            w.bytes += cost
+        }
+        if writeBatch?.channel !== channel { writeBatch = WriteBatch(channel: channel) }
+        let batch = writeBatch ?? WriteBatch(channel: channel)
+        let (future, first) = batch.add(command, cost: cost)
+        if first {
+            channel.eventLoop.execute {
+                let taken = batch.take()
+                for (index, command) in taken.commands.enumerated() {
+                    channel.write(command, promise: index == taken.commands.count - 1 ? taken.promise : nil)
+                }
+                channel.flush()
+                taken.promise?.futureResult.whenComplete { _ in
+                    window.withLockedValue { w in
+                        w.count -= taken.commands.count
+                        w.bytes -= taken.cost
+                    }
+                }
+            }
+        }
+        return future
+    }
+
     /// Runs `.flushBuffer`: writes the publishes buffered while disconnected, in order, on the new connection.
     func flushBuffer(_ publishes: [BufferedPublish]) {
         guard let channel else { return }
         for publish in publishes {
-            channel.write(publish.command, promise: nil)
+            enqueue(publish.command, to: channel)
         }
-        channel.flush()
         logger.debug("NATS flushed reconnect buffer", metadata: ["publishes": "\(publishes.count)"])
     }
 
@@ -89,8 +110,47 @@ extension NATSClient {
         let timer = channel.eventLoop.scheduleTask(in: timeout.timeAmount) {
             promise.fail(NATSError(code: .timeout, message: "flush timed out"))
         }
-        channel.writeAndFlush(NATSHandlerCommand.ping(promise), promise: nil)
+        enqueue(NATSHandlerCommand.ping(promise), to: channel)
         defer { timer.cancel() }
         try await promise.futureResult.get()
+    }
+}
+
+/// The commands written to one channel since its event loop last took them, and the promise their batch completes
+/// (when its last command, and so every earlier one, is written). Shared by the client actor, which adds, and the
+/// event loop, which takes.
+final class WriteBatch: Sendable {
+    struct Taken: Sendable {
+        var commands: [NATSHandlerCommand] = []
+        var cost = 0
+        var promise: EventLoopPromise<Void>?
+    }
+
+    let channel: any Channel
+    private let pending = NIOLockedValueBox(Taken())
+
+    init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    /// Adds a command; returns the future of its batch and whether it started the batch (then the caller hands the
+    /// batch to the event loop).
+    func add(_ command: NATSHandlerCommand, cost: Int) -> (EventLoopFuture<Void>, first: Bool) {
+        pending.withLockedValue { batch in
+            batch.commands.append(command)
+            batch.cost += cost
+            if let promise = batch.promise { return (promise.futureResult, false) }
+            let promise = channel.eventLoop.makePromise(of: Void.self)
+            batch.promise = promise
+            return (promise.futureResult, true)
+        }
+    }
+
+    /// Everything added so far; the next `add` starts a new batch.
+    func take() -> Taken {
+        pending.withLockedValue { batch in
+            defer { batch = Taken() }
+            return batch
+        }
     }
 }

@@ -17,7 +17,7 @@ extension NATSClient {
         cancelAllTimers()
         connectTask = nil  // an attempt in flight reports back and its connection is discarded
         if let channel {
-            channel.writeAndFlush(NATSHandlerCommand.close, promise: nil)
+            enqueue(NATSHandlerCommand.close, to: channel)
             channel.close(promise: nil)
         }
         channel = nil
@@ -41,9 +41,8 @@ extension NATSClient {
     public func drain(timeout: Duration = .seconds(5)) async {
         if state == .connected, let channel {
             for sid in subscriptions.keys.sorted() {
-                channel.write(NATSHandlerCommand.unsubscribe(sid: sid, max: nil), promise: nil)
+                enqueue(NATSHandlerCommand.unsubscribe(sid: sid, max: nil), to: channel)
             }
-            channel.flush()
             try? await flush(timeout: timeout)
         }
         await close()

@@ -22,7 +22,7 @@ extension NATSClient {
         subscriptions[sid] = sink
         stateMachine.subscribed(SubscriptionSpec(sid: sid, subject: subject, queue: queue))
         if state == .connected, let channel {
-            channel.writeAndFlush(NATSHandlerCommand.subscribe(sink: sink, subject: subject, queue: queue, max: nil), promise: nil)
+            enqueue(NATSHandlerCommand.subscribe(sink: sink, subject: subject, queue: queue, max: nil), to: channel)
         }
         return NATSSubscription(sid: sid, subject: subject, queue: queue, stream: stream, sink: sink, client: self)
     }
@@ -35,16 +35,16 @@ extension NATSClient {
             if sink.setMax(max) {
                 removeSubscription(sid: sid)
                 sink.finish()
-                channel?.writeAndFlush(NATSHandlerCommand.unsubscribe(sid: sid, max: nil), promise: nil)
+                if let channel { enqueue(NATSHandlerCommand.unsubscribe(sid: sid, max: nil), to: channel) }
             } else if state == .connected {
-                channel?.writeAndFlush(NATSHandlerCommand.unsubscribe(sid: sid, max: max), promise: nil)
+                if let channel { enqueue(NATSHandlerCommand.unsubscribe(sid: sid, max: max), to: channel) }
             }
             return
         }
         removeSubscription(sid: sid)
         sink.finish()
         if state == .connected {
-            channel?.writeAndFlush(NATSHandlerCommand.unsubscribe(sid: sid, max: nil), promise: nil)
+            if let channel { enqueue(NATSHandlerCommand.unsubscribe(sid: sid, max: nil), to: channel) }
         }
     }
 
@@ -52,7 +52,7 @@ extension NATSClient {
         guard let sink = removeSubscription(sid: sid) else { return }
         sink.finish()
         if state == .connected {
-            channel?.writeAndFlush(NATSHandlerCommand.unsubscribe(sid: sid, max: nil), promise: nil)
+            if let channel { enqueue(NATSHandlerCommand.unsubscribe(sid: sid, max: nil), to: channel) }
         }
     }
 
@@ -72,9 +72,8 @@ extension NATSClient {
                 removeSubscription(sid: spec.sid)
                 continue
             }
-            channel.write(NATSHandlerCommand.subscribe(sink: sink, subject: spec.subject, queue: spec.queue, max: sink.remaining), promise: nil)
+            enqueue(NATSHandlerCommand.subscribe(sink: sink, subject: spec.subject, queue: spec.queue, max: sink.remaining), to: channel)
         }
-        channel.flush()
     }
 }
 

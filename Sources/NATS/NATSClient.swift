@@ -54,6 +54,8 @@ public actor NATSClient {
         var bytes = 0
     }
     let inFlight = NIOLockedValueBox(InFlight())
+    /// Commands on their way to the current channel's event loop (`write(_:cost:to:)`).
+    var writeBatch: WriteBatch?
     static let maxInFlightWrites = 1024
     static let maxInFlightBytes = 1 << 20
 
