@@ -81,7 +81,7 @@ struct APIBench: AsyncParsableCommand {
     /// with JetStream (< 120 MB).
     func footprint(executable: String, logger: Logger) async throws {
         print("\n## footprint — `dataverket serve` on a fresh store: launch → /readyz 200, then resident memory after 5 s idle")
-        print(tableRow(["store + bus", "ready s", "RSS MB", "target", "result"], [26, 9, 8, 22, 0]))
+        print(tableRow(["store + bus", "ready s", "RSS MB", "target", "result"], [26, 9, 8, 26, 0]))
         var setups: [(name: String, kind: TestBackend, nats: String?, ready: Duration?, rss: Int)] = [("SQLite, in-process bus", .sqlite, nil, .seconds(1), 80)]
         if backends.contains("postgres") {
             if let natsURL = natsURL ?? ProcessInfo.processInfo.environment["DV_BENCH_NATS_URL"] {
@@ -99,7 +99,7 @@ struct APIBench: AsyncParsableCommand {
                 let met = rss < Double(setup.rss) && setup.ready.map { served.ready < $0 } ?? true
                 let target = (setup.ready.map { "ready < \(Int(seconds($0))) s, " } ?? "") + "RSS < \(setup.rss) MB"
                 print(tableRow([setup.name, String(format: "%.2f", readySeconds), String(format: "%.0f", rss), target, met ? "PASS" : "FAIL"],
-                               [26, 9, 8, 22, 0]))
+                               [26, 9, 8, 26, 0]))
             } catch {
                 await served.stop()
                 throw error
@@ -141,7 +141,7 @@ struct APIBench: AsyncParsableCommand {
         let floorAgain = try await load.run("floor again", url: routes[0].url, connections: connections)
         let floorRate = (results[0].perSecond + floorAgain.perSecond) / 2
         print("\n## reads — \(served.backend), \(connections) connections")
-        print(tableRow(["route", "req/s", "p50 ms", "p99 ms", "vs floor", "target", "result"], [32, 9, 8, 8, 9, 26, 0]))
+        print(tableRow(["route", "req/s", "p50 ms", "p99 ms", "vs floor", "target", "result"], [20, 9, 8, 8, 9, 33, 0]))
         let targets: [String: (share: Double, p99: Duration?)] = [
             "GET /healthz": (0.60, nil), "get-project": (0.30, .milliseconds(10)), "list 100 projects": (0.10, nil),
         ]
@@ -159,7 +159,7 @@ struct APIBench: AsyncParsableCommand {
             }
             if result.failures > 0 { verdict = "INVALID: \(result.failures) errors or non-2xx" }
             print(tableRow([result.name, String(format: "%.0f", result.perSecond), milliseconds(result.p50), milliseconds(result.p99),
-                            String(format: "%.0f%%", share * 100), target, verdict], [32, 9, 8, 8, 9, 26, 0]))
+                            String(format: "%.0f%%", share * 100), target, verdict], [20, 9, 8, 8, 9, 33, 0]))
         }
         print("(floor: `dv-bench floor`, a Hummingbird route with no middleware in its own process; the baseline is the mean of its two runs. " +
               "Every request of the routes below it passes the whole middleware stack and writes an access-log line.)")

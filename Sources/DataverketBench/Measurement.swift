@@ -46,9 +46,10 @@ func milliseconds(_ duration: Duration) -> String {
     String(format: "%.2f", seconds(duration) * 1000)
 }
 
-/// Cells padded to column widths (0: the last, unpadded) and joined by a space.
+/// Cells padded to column widths (0: the last, unpadded) and joined by a space; a cell wider than its column is
+/// printed whole (the row shifts) rather than cut.
 func tableRow(_ cells: [String], _ widths: [Int]) -> String {
     zip(cells, widths).map { cell, width in
-        width == 0 ? cell : cell.padding(toLength: width, withPad: " ", startingAt: 0)
+        width == 0 ? cell : cell.padding(toLength: max(width, cell.count), withPad: " ", startingAt: 0)
     }.joined(separator: " ")
 }
