@@ -82,9 +82,10 @@ enum Rules {
     }
 
     /// A DNS name: dot-separated labels of `[a-z0-9-]` (also `_` for service labels), at most 253 characters,
-    /// an optional trailing dot. Stored lowercase without the trailing dot.
+    /// an optional trailing dot. Stored lowercase without the trailing dot. No name is `nil`; an empty one is refused, as
+    /// the OpenAPI document's pattern refuses it (the contract's negative pass found it accepted).
     static func dnsName(_ text: String?, field: String = "dnsName") throws(DataverketError) -> String? {
-        guard var name = text?.lowercased(), !name.isEmpty else { return nil }
+        guard var name = text?.lowercased() else { return nil }
         if name.hasSuffix(".") { name.removeLast() }
         guard !name.isEmpty, name.utf8.count <= 253 else { throw .invalid(field, "'\(text ?? "")' is not a DNS name (1–253 characters)") }
         for label in name.split(separator: ".", omittingEmptySubsequences: false) {

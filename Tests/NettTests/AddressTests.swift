@@ -144,5 +144,7 @@ struct AddressTests {
         await expectError(.invalidArgument, "dnsName") { try Rules.dnsName("bad name.example") }
         await expectError(.invalidArgument, "dnsName") { try Rules.dnsName("-x.example") }
         await expectError(.invalidArgument, "dnsName") { try Rules.dnsName("a..b") }
+        await expectError(.invalidArgument, "dnsName") { try Rules.dnsName("") }
+        await expectError(.invalidArgument, "dnsName") { try Rules.dnsName(".") }
     }
 }
